@@ -1,0 +1,16 @@
+//! The gallery route as values, without I/O: the query string parsed into a [`GalleryQuery`],
+//! cursors, and the rows rendered back into upstream's exact bytes.
+
+pub mod cursor;
+pub mod error;
+pub mod jsonb;
+pub mod params;
+pub mod pyfloat;
+pub mod query;
+pub mod render;
+pub mod search;
+pub mod tag_id;
+pub mod uuid_error;
+
+pub use error::ApiError;
+pub use query::GalleryQuery;
