@@ -7,4 +7,11 @@
 //! - [`gallery`]: the query as values, cursors and rendering; pure.
 //! - [`config`], [`seed`], [`app`]: settings, synthetic data, start-up and shutdown.
 
+pub mod app;
+pub mod config;
 pub mod gallery;
+pub mod http;
+pub mod seed;
+pub mod service;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,118 @@
+//! Start-up and shutdown: `App::build` binds the listeners and makes the pool (tests use port 0
+//! and read the real ports back), `App::run` serves until the shutdown future resolves.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Settings;
+use crate::http::admin::Admin;
+use crate::http::cors::Cors;
+use crate::http::router::{route, ApiState};
+use crate::http::server::serve;
+use crate::service::GalleryService;
+use crate::store::postgres;
+use crate::telemetry;
+
+pub struct App {
+    api_listener: TcpListener,
+    admin_listener: TcpListener,
+    api: Arc<ApiState>,
+    admin: Arc<Admin>,
+    grace: Duration,
+}
+
+impl App {
+    pub async fn build(settings: &Settings) -> anyhow::Result<App> {
+        let pool = postgres::pool(&settings.database)?;
+        let api_listener = TcpListener::bind(settings.listen_addr()?).await?;
+        let admin_listener = TcpListener::bind(settings.admin_listen_addr()?).await?;
+        let api = Arc::new(ApiState {
+            service: GalleryService::new(pool.clone(), settings.statement_timeout()),
+            limits: settings.limits(),
+            cors: Cors::new(settings.cors.allowed_origins.clone()),
+            request_timeout: Duration::from_millis(settings.server.request_timeout_ms),
+        });
+        let admin = Arc::new(Admin {
+            metrics: telemetry::prometheus(),
+            pool,
+        });
+        Ok(App {
+            api_listener,
+            admin_listener,
+            api,
+            admin,
+            grace: Duration::from_millis(settings.server.shutdown_grace_ms),
+        })
+    }
+
+    pub fn api_addr(&self) -> SocketAddr {
+        self.api_listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves both listeners until `shutdown` resolves, then drains within the grace period.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let api = self.api.clone();
+        let api_server = serve(
+            self.api_listener,
+            move |request| route(api.clone(), request),
+            stopped(stop_rx.clone()),
+            self.grace,
+        );
+        let admin = self.admin.clone();
+        let admin_server = serve(
+            self.admin_listener,
+            move |request| {
+                let admin = admin.clone();
+                async move { admin.handle(request).await }
+            },
+            stopped(stop_rx),
+            self.grace,
+        );
+        tokio::join!(api_server, admin_server);
+        self.api.service.pool().close().await;
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received: no new connections, draining");
+}

@@ -1,0 +1,68 @@
+//! Routes a request on the API listener and records its metrics.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{Method, Request, Response, StatusCode};
+
+use super::cors::Cors;
+use super::gallery;
+use super::response::{detail, Body};
+use crate::gallery::params::Limits;
+use crate::service::GalleryService;
+
+/// What the API listener needs to answer.
+pub struct ApiState {
+    pub service: GalleryService,
+    pub limits: Limits,
+    pub cors: Cors,
+    pub request_timeout: Duration,
+}
+
+/// The route label on metrics: a small fixed set, never the path.
+#[derive(Clone, Copy)]
+enum Route {
+    Gallery,
+    Preflight,
+    Other,
+}
+
+impl Route {
+    fn as_str(self) -> &'static str {
+        match self {
+            Route::Gallery => "gallery",
+            Route::Preflight => "preflight",
+            Route::Other => "other",
+        }
+    }
+}
+
+pub async fn route<B>(state: Arc<ApiState>, request: Request<B>) -> Response<Body> {
+    let started = Instant::now();
+    let (route, response) = if let Some(preflight) = state.cors.preflight(&request) {
+        (Route::Preflight, preflight)
+    } else if request.uri().path() == gallery::PATH {
+        let response = if request.method() == Method::GET {
+            let query = request.uri().query().unwrap_or("");
+            gallery::handle(&state.service, &state.limits, state.request_timeout, query).await
+        } else {
+            let mut response = detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+            response
+                .headers_mut()
+                .insert(http::header::ALLOW, http::HeaderValue::from_static("GET"));
+            response
+        };
+        (Route::Gallery, response)
+    } else {
+        (Route::Other, detail(StatusCode::NOT_FOUND, "Not Found"))
+    };
+    let mut response = response;
+    if !matches!(route, Route::Preflight) {
+        state.cors.decorate(request.headers(), &mut response);
+    }
+    let status = response.status().as_str().to_owned();
+    metrics::counter!("gallery_proxy_http_requests_total", "route" => route.as_str(), "status" => status.clone()).increment(1);
+    metrics::histogram!("gallery_proxy_http_request_duration_seconds", "route" => route.as_str(), "status" => status)
+        .record(started.elapsed().as_secs_f64());
+    response
+}

@@ -1,0 +1,116 @@
+//! PostgreSQL: the pool, migrations, and the gallery's queries.
+//!
+//! Connections are set up once for the gallery's needs: `statement_timeout` as upstream (its
+//! 504 names the duration), `jit = off` (JIT only ever added latency to 25-row pages), and
+//! `plan_cache_mode = force_custom_plan`, because the fast plan depends on the actual tag ids and
+//! a generic plan after five executions would silently drop it.
+
+mod counts;
+mod page;
+mod statement;
+mod stats;
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection};
+
+pub use counts::count_items;
+pub use page::{fetch_page, rows_exist, PageRequest, Walk};
+pub use stats::fetch_stats;
+
+use crate::config::DatabaseSettings;
+
+/// The migrations in `migrations/`, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Why a database call failed, as far as the caller's answer depends on it.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// PostgreSQL cancelled the statement (SQLSTATE 57014, `statement_timeout`).
+    #[error("statement timeout")]
+    Timeout,
+    /// No connection could be had (pool exhausted, server down).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("57014") => DbError::Timeout,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                DbError::Unavailable(e.to_string())
+            }
+            _ => DbError::Other(e.to_string()),
+        }
+    }
+}
+
+/// Connection options for the gallery pool.
+pub fn connect_options(settings: &DatabaseSettings) -> Result<PgConnectOptions, sqlx::Error> {
+    let timeout = settings.statement_timeout_ms.to_string();
+    Ok(PgConnectOptions::from_str(&settings.url)?
+        .options([
+            ("statement_timeout", timeout.as_str()),
+            ("jit", "off"),
+            ("plan_cache_mode", "force_custom_plan"),
+            ("application_name", "gallery-proxy"),
+        ])
+        .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500)))
+}
+
+/// A pool that connects lazily: the service starts (and `/readyz` says not ready) even while
+/// PostgreSQL is down.
+pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+        .connect_lazy_with(connect_options(settings)?))
+}
+
+/// Applies `migrations/`. The proxy's bookkeeping (`_sqlx_migrations`) goes to the
+/// `gallery_proxy` schema, not next to Genonaut's tables.
+pub async fn migrate(settings: &DatabaseSettings) -> anyhow::Result<()> {
+    let options = PgConnectOptions::from_str(&settings.url)?;
+    let mut conn = sqlx::PgConnection::connect_with(&options).await?;
+    sqlx::query("CREATE SCHEMA IF NOT EXISTS gallery_proxy")
+        .execute(&mut conn)
+        .await?;
+    sqlx::query("SET search_path = gallery_proxy, public")
+        .execute(&mut conn)
+        .await?;
+    MIGRATOR.run(&mut conn).await?;
+    conn.close().await?;
+    Ok(())
+}
+
+/// Creates the database named in `url` if it does not exist, connecting to `postgres` to do so.
+pub async fn create_database_if_missing(url: &str) -> anyhow::Result<bool> {
+    let options = PgConnectOptions::from_str(url)?;
+    let name = options.get_database().unwrap_or("postgres").to_string();
+    let mut admin = sqlx::PgConnection::connect_with(&options.clone().database("postgres")).await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await?;
+    if !exists {
+        // CREATE DATABASE takes no parameters; quote the name as an identifier.
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {quoted}")))
+            .execute(&mut admin)
+            .await?;
+    }
+    admin.close().await?;
+    Ok(!exists)
+}
+
+/// Records how long a gallery query took, by which query it was.
+pub(crate) fn observe(query: &'static str, started: Instant) {
+    metrics::histogram!("gallery_proxy_db_query_seconds", "query" => query)
+        .record(started.elapsed().as_secs_f64());
+}

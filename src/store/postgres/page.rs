@@ -1,0 +1,231 @@
+//! The page query: which items, in which order.
+//!
+//! Shape: one branch per selected partition, each naming its table and its `content_source`
+//! literally (so the planner's estimates hold and no `CASE` mapping hides the join), each walking
+//! its own `(sort, id)` order with `LIMIT offset + page`, then a merge of the branches, then the
+//! wide columns and the username for just the page's rows. Tag filters are probes of
+//! `content_tags` per walked row. See docs/sql.md for the plans and timings.
+
+use std::time::Instant;
+
+use sqlx::Row;
+
+use super::statement::Statement;
+use super::{observe, DbError};
+use crate::gallery::cursor::Cursor;
+use crate::gallery::query::{CreatorScope, Kind, Order, SortField, Sources, TagMatch, Tags};
+use crate::gallery::render::ItemRow;
+use crate::gallery::search::ilike_pattern;
+
+/// What to select, independent of where the window sits.
+pub struct PageRequest<'a> {
+    pub sources: &'a Sources,
+    pub tags: &'a Tags,
+    pub search: &'a [String],
+    pub sort: SortField,
+}
+
+/// Where the window sits and which way it walks.
+pub struct Walk<'a> {
+    /// The order rows are read in (the display order, or its reverse for backward pages).
+    pub order: Order,
+    /// Only rows after this cursor in walk order (`inclusive`: the cursor's own row too).
+    pub after: Option<(&'a Cursor, bool)>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// Fetches the page's rows in walk order.
+pub async fn fetch_page(
+    pool: &sqlx::PgPool,
+    request: &PageRequest<'_>,
+    walk: &Walk<'_>,
+) -> Result<Vec<ItemRow>, DbError> {
+    let started = Instant::now();
+    let mut stmt = Statement::default();
+    let dir = walk.order.sql();
+    let per_branch = walk.offset.saturating_add(walk.limit);
+    stmt.push("WITH page AS (");
+    let mut first = true;
+    for (kind, scope) in request.sources.selected() {
+        if !first {
+            stmt.push(" UNION ALL ");
+        }
+        first = false;
+        let sort = request.sort.column();
+        stmt.push(&format!(
+            "(SELECT c.id, '{}'::text AS source_type, c.{sort} AS sort_value FROM {} c WHERE TRUE",
+            kind.source_type(),
+            kind.table()
+        ));
+        write_filters(&mut stmt, kind, scope, request);
+        if let Some((cursor, inclusive)) = walk.after {
+            write_bound(&mut stmt, request.sort, walk.order, cursor, inclusive);
+        }
+        let limit = stmt.bind(per_branch);
+        stmt.push(&format!(
+            " ORDER BY c.{sort} {dir}, c.id {dir} LIMIT {limit})"
+        ));
+    }
+    let limit = stmt.bind(walk.limit);
+    let offset = stmt.bind(walk.offset);
+    stmt.push(&format!(
+        " ORDER BY sort_value {dir}, id {dir} LIMIT {limit} OFFSET {offset}) \
+         SELECT c.id, c.title, c.content_type, c.content_data, c.path_thumb, c.path_thumbs_alt_res::text, \
+                c.prompt, c.creator_id, u.username, c.item_metadata::text, c.is_private, c.quality_score, \
+                c.created_at, c.updated_at, c.source_type \
+           FROM page p \
+           JOIN content_items_all c ON c.id = p.id AND c.source_type = p.source_type \
+           JOIN users u ON u.id = c.creator_id \
+          ORDER BY p.sort_value {dir}, p.id {dir}"
+    ));
+    let rows = stmt.into_query().fetch_all(pool).await?;
+    observe("page", started);
+    rows.iter().map(item_row).collect()
+}
+
+/// Whether any row lies after `cursor` in walk order: the cheap check behind `has_previous`
+/// and `has_next` on cursor pages.
+pub async fn rows_exist(
+    pool: &sqlx::PgPool,
+    request: &PageRequest<'_>,
+    walk: &Walk<'_>,
+) -> Result<bool, DbError> {
+    let started = Instant::now();
+    let mut stmt = Statement::default();
+    stmt.push("SELECT FALSE");
+    for (kind, scope) in request.sources.selected() {
+        stmt.push(&format!(
+            " OR EXISTS (SELECT 1 FROM {} c WHERE TRUE",
+            kind.table()
+        ));
+        write_filters(&mut stmt, kind, scope, request);
+        if let Some((cursor, inclusive)) = walk.after {
+            write_bound(&mut stmt, request.sort, walk.order, cursor, inclusive);
+        }
+        stmt.push(")");
+    }
+    let exists: bool = stmt.into_query().fetch_one(pool).await?.try_get(0)?;
+    observe("probe", started);
+    Ok(exists)
+}
+
+/// The creator, tag and search conditions of one partition's branch.
+pub(super) fn write_filters(
+    stmt: &mut Statement,
+    kind: Kind,
+    scope: CreatorScope,
+    request: &PageRequest<'_>,
+) {
+    match scope {
+        CreatorScope::Everyone => {}
+        CreatorScope::Only(user) => {
+            let p = stmt.bind(user);
+            stmt.push(&format!(" AND c.creator_id = {p}"));
+        }
+        CreatorScope::Except(user) => {
+            let p = stmt.bind(user);
+            stmt.push(&format!(" AND c.creator_id <> {p}"));
+        }
+    }
+    write_tag_filter(stmt, kind, request.tags);
+    for token in request.search {
+        let p = stmt.bind(ilike_pattern(token));
+        stmt.push(&format!(" AND (c.title ILIKE {p} OR c.prompt ILIKE {p})"));
+    }
+}
+
+/// Tag probes against `content_tags`, matching the partition's own `content_source` (upstream
+/// compared it with `source_type`, so regular items never matched).
+fn write_tag_filter(stmt: &mut Statement, kind: Kind, tags: &Tags) {
+    let source = kind.content_source();
+    match (tags.ids.as_slice(), tags.mode) {
+        ([], _) | (_, None) => {}
+        ([tag], _) => {
+            let p = stmt.bind(*tag);
+            stmt.push(&format!(
+                " AND EXISTS (SELECT 1 FROM content_tags ct WHERE ct.tag_id = {p} AND ct.content_source = '{source}' AND ct.content_id = c.id)"
+            ));
+        }
+        (ids, Some(TagMatch::Any)) => {
+            let p = stmt.bind(ids.to_vec());
+            stmt.push(&format!(
+                " AND EXISTS (SELECT 1 FROM content_tags ct WHERE ct.tag_id = ANY({p}) AND ct.content_source = '{source}' AND ct.content_id = c.id)"
+            ));
+        }
+        (ids, Some(TagMatch::All)) => {
+            // One correlated count instead of one EXISTS per tag: the same work per row, but
+            // planning stays flat as tags are added.
+            let p = stmt.bind(ids.to_vec());
+            let k = stmt.bind(ids.len() as i64);
+            stmt.push(&format!(
+                " AND (SELECT count(*) FROM content_tags ct WHERE ct.content_id = c.id AND ct.content_source = '{source}' AND ct.tag_id = ANY({p})) = {k}"
+            ));
+        }
+    }
+}
+
+/// Rows strictly after (or, `inclusive`, at or after) the cursor in walk order `order`.
+/// PostgreSQL sorts NULL above every value (last ascending, first descending); the
+/// `quality_score` conditions spell that out because row comparisons with NULL are unknown.
+fn write_bound(
+    stmt: &mut Statement,
+    sort: SortField,
+    order: Order,
+    cursor: &Cursor,
+    inclusive: bool,
+) {
+    let eq = if inclusive { "=" } else { "" };
+    let (lt, gt) = (format!("<{eq}"), format!(">{eq}"));
+    let id = stmt.bind(cursor.id);
+    match (sort, cursor.quality) {
+        (SortField::QualityScore, Some(Some(q))) => {
+            let q = stmt.bind(q);
+            match order {
+                Order::Desc => stmt.push(&format!(
+                    " AND c.quality_score IS NOT NULL AND (c.quality_score, c.id) {lt} ({q}, {id})"
+                )),
+                Order::Asc => stmt.push(&format!(
+                    " AND ((c.quality_score, c.id) {gt} ({q}, {id}) OR c.quality_score IS NULL)"
+                )),
+            };
+        }
+        (SortField::QualityScore, _) => {
+            match order {
+                Order::Desc => stmt.push(&format!(
+                    " AND (c.quality_score IS NOT NULL OR c.id {lt} {id})"
+                )),
+                Order::Asc => {
+                    stmt.push(&format!(" AND c.quality_score IS NULL AND c.id {gt} {id}"))
+                }
+            };
+        }
+        (SortField::CreatedAt, _) => {
+            let ts = stmt.bind(cursor.created_at);
+            let op = if order == Order::Desc { lt } else { gt };
+            stmt.push(&format!(" AND (c.created_at, c.id) {op} ({ts}, {id})"));
+        }
+    }
+}
+
+fn item_row(row: &sqlx::postgres::PgRow) -> Result<ItemRow, DbError> {
+    let source_type: String = row.try_get(14)?;
+    Ok(ItemRow {
+        id: i64::from(row.try_get::<i32, _>(0)?),
+        title: row.try_get(1)?,
+        content_type: row.try_get(2)?,
+        content_data: row.try_get(3)?,
+        path_thumb: row.try_get(4)?,
+        path_thumbs_alt_res: row.try_get(5)?,
+        prompt: row.try_get(6)?,
+        creator_id: row.try_get(7)?,
+        creator_username: row.try_get(8)?,
+        item_metadata: row.try_get(9)?,
+        is_private: row.try_get(10)?,
+        quality_score: row.try_get(11)?,
+        created_at: row.try_get(12)?,
+        updated_at: row.try_get(13)?,
+        kind: Kind::from_source_type(&source_type)
+            .ok_or_else(|| DbError::Other(format!("unexpected source_type {source_type:?}")))?,
+    })
+}
