@@ -45,7 +45,7 @@ pub async fn fetch_page(
     let mut stmt = Statement::default();
     let dir = walk.order.sql();
     let per_branch = walk.offset.saturating_add(walk.limit);
-    stmt.push("WITH page AS (");
+    stmt.push("WITH page AS (SELECT * FROM (");
     let mut first = true;
     for (kind, scope) in request.sources.selected() {
         if !first {
@@ -70,7 +70,7 @@ pub async fn fetch_page(
     let limit = stmt.bind(walk.limit);
     let offset = stmt.bind(walk.offset);
     stmt.push(&format!(
-        " ORDER BY sort_value {dir}, id {dir} LIMIT {limit} OFFSET {offset}) \
+        ") branches ORDER BY sort_value {dir}, id {dir} LIMIT {limit} OFFSET {offset}) \
          SELECT c.id, c.title, c.content_type, c.content_data, c.path_thumb, c.path_thumbs_alt_res::text, \
                 c.prompt, c.creator_id, u.username, c.item_metadata::text, c.is_private, c.quality_score, \
                 c.created_at, c.updated_at, c.source_type \

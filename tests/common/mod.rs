@@ -1,0 +1,71 @@
+//! Shared test harness: a database per test (cloned from a seeded template), the real server
+//! on port 0, a small HTTP client, and an independent in-memory model of the gallery.
+#![allow(dead_code, unused_imports)]
+
+pub mod client;
+pub mod db;
+pub mod model;
+
+pub use client::{get, request, Reply};
+pub use db::TestDb;
+
+use std::net::SocketAddr;
+
+use gallery_proxy::app::App;
+use gallery_proxy::config::Settings;
+use tokio::sync::oneshot;
+
+/// The admin user of the seed, who owns the first 50 items of each partition.
+pub const ADMIN: &str = "121e194b-4caa-4b81-ad4f-86ca3919d5b9";
+
+/// A running server; dropping it stops it.
+pub struct TestServer {
+    pub api: SocketAddr,
+    pub admin: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    pub task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub async fn start(db: &TestDb) -> TestServer {
+        Self::start_with(db, |_| {}).await
+    }
+
+    pub async fn start_with(db: &TestDb, adjust: impl FnOnce(&mut Settings)) -> TestServer {
+        let mut settings = Settings::default();
+        settings.server.listen = "127.0.0.1:0".into();
+        settings.server.admin_listen = "127.0.0.1:0".into();
+        settings.database.url = db.url.clone();
+        settings.database.max_connections = 8;
+        adjust(&mut settings);
+        let app = App::build(&settings).await.expect("server builds");
+        let (api, admin) = (app.api_addr(), app.admin_addr());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run(async move {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            api,
+            admin,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Signals shutdown, as SIGTERM would.
+    pub fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    pub async fn gallery(&self, query: &str) -> Reply {
+        get(self.api, &format!("/api/v1/content/unified?{query}")).await
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
