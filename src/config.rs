@@ -86,6 +86,12 @@ impl Default for ServerSettings {
     }
 }
 
+impl DatabaseSettings {
+    pub fn statement_timeout_ms_duration(&self) -> Duration {
+        Duration::from_millis(self.statement_timeout_ms)
+    }
+}
+
 impl Default for DatabaseSettings {
     fn default() -> Self {
         DatabaseSettings {
@@ -323,7 +329,7 @@ impl Settings {
     }
 
     pub fn statement_timeout(&self) -> Duration {
-        Duration::from_millis(self.database.statement_timeout_ms)
+        self.database.statement_timeout_ms_duration()
     }
 }
 

@@ -14,8 +14,13 @@ use super::statement::Statement;
 use super::{observe, DbError};
 use crate::gallery::query::CreatorScope;
 
+/// Whether `request`'s total is a lookup in the maintained counters.
+pub(super) fn uses_counters(request: &PageRequest<'_>) -> bool {
+    request.search.is_empty() && request.tags.ids.len() <= 1
+}
+
 pub async fn count_items(pool: &sqlx::PgPool, request: &PageRequest<'_>) -> Result<u64, DbError> {
-    if request.search.is_empty() && request.tags.ids.len() <= 1 {
+    if uses_counters(request) {
         count_from_counters(pool, request).await
     } else {
         count_rows(pool, request).await
@@ -62,6 +67,12 @@ async fn count_from_counters(
 
 async fn count_rows(pool: &sqlx::PgPool, request: &PageRequest<'_>) -> Result<u64, DbError> {
     let started = Instant::now();
+    let total: i64 = count_rows_statement(request).into_query().fetch_one(pool).await?.try_get(0)?;
+    observe("count_rows", started);
+    Ok(total.max(0) as u64)
+}
+
+pub(super) fn count_rows_statement(request: &PageRequest<'_>) -> Statement {
     let mut stmt = Statement::default();
     stmt.push("SELECT 0::int8");
     for (kind, scope) in request.sources.selected() {
@@ -72,7 +83,5 @@ async fn count_rows(pool: &sqlx::PgPool, request: &PageRequest<'_>) -> Result<u6
         write_filters(&mut stmt, kind, scope, request);
         stmt.push(")");
     }
-    let total: i64 = stmt.into_query().fetch_one(pool).await?.try_get(0)?;
-    observe("count_rows", started);
-    Ok(total.max(0) as u64)
+    stmt
 }

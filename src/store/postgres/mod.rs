@@ -109,6 +109,24 @@ pub async fn create_database_if_missing(url: &str) -> anyhow::Result<bool> {
     Ok(!exists)
 }
 
+/// `EXPLAIN (ANALYZE, BUFFERS)` of the page query and, when the count is not a counter
+/// lookup, of the count query: what docs/sql-plans.md is made of.
+pub async fn explain(pool: &PgPool, request: &PageRequest<'_>, walk: &Walk<'_>) -> Result<(String, Option<String>), DbError> {
+    let run = |stmt: statement::Statement| async move {
+        let mut stmt = stmt;
+        stmt.text.insert_str(0, "EXPLAIN (ANALYZE, BUFFERS) ");
+        let rows = stmt.into_query().fetch_all(pool).await?;
+        let lines: Result<Vec<String>, sqlx::Error> = rows.iter().map(|r| sqlx::Row::try_get(r, 0)).collect();
+        Ok::<_, DbError>(lines?.join("\n"))
+    };
+    let page = run(page::page_statement(request, walk)).await?;
+    let count = match counts::uses_counters(request) {
+        true => None,
+        false => Some(run(counts::count_rows_statement(request)).await?),
+    };
+    Ok((page, count))
+}
+
 /// Records how long a gallery query took, by which query it was.
 pub(crate) fn observe(query: &'static str, started: Instant) {
     metrics::histogram!("gallery_proxy_db_query_seconds", "query" => query)

@@ -42,6 +42,12 @@ pub async fn fetch_page(
     walk: &Walk<'_>,
 ) -> Result<Vec<ItemRow>, DbError> {
     let started = Instant::now();
+    let rows = page_statement(request, walk).into_query().fetch_all(pool).await?;
+    observe("page", started);
+    rows.iter().map(item_row).collect()
+}
+
+pub(super) fn page_statement(request: &PageRequest<'_>, walk: &Walk<'_>) -> Statement {
     let mut stmt = Statement::default();
     let dir = walk.order.sql();
     let per_branch = walk.offset.saturating_add(walk.limit);
@@ -79,9 +85,7 @@ pub async fn fetch_page(
            JOIN users u ON u.id = c.creator_id \
           ORDER BY p.sort_value {dir}, p.id {dir}"
     ));
-    let rows = stmt.into_query().fetch_all(pool).await?;
-    observe("page", started);
-    rows.iter().map(item_row).collect()
+    stmt
 }
 
 /// Whether any row lies after `cursor` in walk order: the cheap check behind `has_previous`
