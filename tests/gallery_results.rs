@@ -57,6 +57,11 @@ fn cases(model: &Model) -> Vec<Case> {
             filter: Filter { tags: vec![top, second, third], all: true, ..Filter::default() },
         },
         Case {
+            name: "two rarer tags all (posting lists)".into(),
+            params: format!("{}&{}&tag_match=all", tag(&popular[10].0), tag(&popular[11].0)),
+            filter: Filter { tags: vec![popular[10].0, popular[11].0], all: true, ..Filter::default() },
+        },
+        Case {
             name: "user's own items with a tag".into(),
             params: format!("content_source_types=user-regular&content_source_types=user-auto&user_id={ADMIN}&{}", tag(&top)),
             filter: Filter { regular: Scope::Only(admin), auto: Scope::Only(admin), tags: vec![top], ..Filter::default() },

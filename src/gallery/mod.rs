@@ -5,6 +5,7 @@ pub mod cursor;
 pub mod error;
 pub mod jsonb;
 pub mod params;
+pub mod plan;
 pub mod pyfloat;
 pub mod query;
 pub mod render;

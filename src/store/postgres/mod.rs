@@ -119,7 +119,7 @@ pub async fn explain(pool: &PgPool, request: &PageRequest<'_>, walk: &Walk<'_>) 
         let lines: Result<Vec<String>, sqlx::Error> = rows.iter().map(|r| sqlx::Row::try_get(r, 0)).collect();
         Ok::<_, DbError>(lines?.join("\n"))
     };
-    let page = run(page::page_statement(request, walk)).await?;
+    let page = page::explain_page(pool, request, walk).await?;
     let count = match counts::uses_counters(request) {
         true => None,
         false => Some(run(counts::count_rows_statement(request)).await?),

@@ -12,7 +12,10 @@ use sqlx::Row;
 
 use super::statement::Statement;
 use super::{observe, DbError};
+use uuid::Uuid;
+
 use crate::gallery::cursor::Cursor;
+use crate::gallery::plan::{choose_shape, Shape};
 use crate::gallery::query::{CreatorScope, Kind, Order, SortField, Sources, TagMatch, Tags};
 use crate::gallery::render::ItemRow;
 use crate::gallery::search::ilike_pattern;
@@ -42,12 +45,104 @@ pub async fn fetch_page(
     walk: &Walk<'_>,
 ) -> Result<Vec<ItemRow>, DbError> {
     let started = Instant::now();
-    let rows = page_statement(request, walk).into_query().fetch_all(pool).await?;
+    let shapes = plan_shapes(pool, request, walk).await?;
+    let statement = page_statement(request, walk, &shapes);
+    let rows = if needs_walk_plan(request, &shapes) {
+        let mut tx = pool.begin().await?;
+        sqlx::query(WALK_PLAN_SETTINGS).execute(&mut *tx).await?;
+        let rows = statement.into_query().fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        rows
+    } else {
+        statement.into_query().fetch_all(pool).await?
+    };
     observe("page", started);
     rows.iter().map(item_row).collect()
 }
 
-pub(super) fn page_statement(request: &PageRequest<'_>, walk: &Walk<'_>) -> Statement {
+/// Planner switches, local to the page query's transaction, that leave the ordered index walk
+/// as the only reasonable plan. Needed because PostgreSQL misjudges how many rows a search term
+/// or a tag matches in a partition (it estimated 1 row for `mech pilot`, 586 matched, and chose
+/// a sequential scan and sort: 78 ms instead of 7).
+const WALK_PLAN_SETTINGS: &str = "SELECT set_config('enable_seqscan', 'off', true), \
+    set_config('enable_bitmapscan', 'off', true), set_config('enable_hashjoin', 'off', true), \
+    set_config('enable_mergejoin', 'off', true), set_config('enable_sort', 'off', true)";
+
+/// Walk plans are forced when every branch walks and something filters the walk; posting-list
+/// shapes need the joins those switches turn off.
+pub(super) fn needs_walk_plan(request: &PageRequest<'_>, shapes: &Shapes) -> bool {
+    let filtered = !request.tags.is_empty() || !request.search.is_empty();
+    filtered && Kind::ALL.iter().all(|k| *shapes.get(*k) == Shape::Walk)
+}
+
+/// Runs `statement` as the page query would run, prefixed by `EXPLAIN`.
+pub(super) async fn explain_page(pool: &sqlx::PgPool, request: &PageRequest<'_>, walk: &Walk<'_>) -> Result<String, DbError> {
+    let shapes = plan_shapes(pool, request, walk).await?;
+    let mut statement = page_statement(request, walk, &shapes);
+    statement.text.insert_str(0, "EXPLAIN (ANALYZE, BUFFERS) ");
+    let mut tx = pool.begin().await?;
+    if needs_walk_plan(request, &shapes) {
+        sqlx::query(WALK_PLAN_SETTINGS).execute(&mut *tx).await?;
+    }
+    let rows = statement.into_query().fetch_all(&mut *tx).await?;
+    tx.commit().await?;
+    let lines: Result<Vec<String>, sqlx::Error> = rows.iter().map(|r| r.try_get(0)).collect();
+    Ok(format!("shapes: {shapes:?}, walk plan forced: {}\n{}", needs_walk_plan(request, &shapes), lines?.join("\n")))
+}
+
+/// The shape of each partition's branch (see `gallery::plan`), from the exact counters.
+pub(super) async fn plan_shapes(pool: &sqlx::PgPool, request: &PageRequest<'_>, walk: &Walk<'_>) -> Result<Shapes, DbError> {
+    let (Some(mode), false) = (request.tags.mode, request.tags.ids.is_empty()) else {
+        return Ok(Shapes::default());
+    };
+    let started = Instant::now();
+    let rows = sqlx::query(
+        "SELECT tag_id, source_type, sum(n)::int8 FROM gallery_proxy.item_counts WHERE tag_id = ANY($1) GROUP BY 1, 2",
+    )
+    // The nil id's rows count every item of a partition.
+    .bind(request.tags.ids.iter().copied().chain([Uuid::nil()]).collect::<Vec<_>>())
+    .fetch_all(pool)
+    .await?;
+    observe("plan", started);
+    let mut shapes = Shapes::default();
+    let needed = walk.offset.saturating_add(walk.limit).max(0) as u64;
+    for kind in Kind::ALL {
+        let count_of = |tag: Uuid| -> u64 {
+            rows.iter()
+                .find(|r| r.get::<Uuid, _>(0) == tag && r.get::<String, _>(1) == kind.source_type())
+                .map_or(0, |r| r.get::<i64, _>(2).max(0) as u64)
+        };
+        let counts: Vec<(Uuid, u64)> = request.tags.ids.iter().map(|t| (*t, count_of(*t))).collect();
+        shapes.set(kind, choose_shape(mode, &counts, count_of(Uuid::nil()), needed));
+    }
+    Ok(shapes)
+}
+
+/// One shape per partition.
+#[derive(Clone, Debug, Default)]
+pub struct Shapes {
+    regular: Option<Shape>,
+    auto: Option<Shape>,
+}
+
+impl Shapes {
+    fn set(&mut self, kind: Kind, shape: Shape) {
+        match kind {
+            Kind::Regular => self.regular = Some(shape),
+            Kind::Auto => self.auto = Some(shape),
+        }
+    }
+
+    fn get(&self, kind: Kind) -> &Shape {
+        let shape = match kind {
+            Kind::Regular => &self.regular,
+            Kind::Auto => &self.auto,
+        };
+        shape.as_ref().unwrap_or(&Shape::Walk)
+    }
+}
+
+pub(super) fn page_statement(request: &PageRequest<'_>, walk: &Walk<'_>, shapes: &Shapes) -> Statement {
     let mut stmt = Statement::default();
     let dir = walk.order.sql();
     let per_branch = walk.offset.saturating_add(walk.limit);
@@ -59,12 +154,17 @@ pub(super) fn page_statement(request: &PageRequest<'_>, walk: &Walk<'_>) -> Stat
         }
         first = false;
         let sort = request.sort.column();
-        stmt.push(&format!(
-            "(SELECT c.id, '{}'::text AS source_type, c.{sort} AS sort_value FROM {} c WHERE TRUE",
-            kind.source_type(),
-            kind.table()
-        ));
-        write_filters(&mut stmt, kind, scope, request);
+        stmt.push(&format!("(SELECT c.id, '{}'::text AS source_type, c.{sort} AS sort_value FROM ", kind.source_type()));
+        match shapes.get(kind) {
+            Shape::Walk => {
+                stmt.push(&format!("{} c WHERE TRUE", kind.table()));
+                write_filters(&mut stmt, kind, scope, request);
+            }
+            Shape::Postings { tags } => {
+                write_postings_source(&mut stmt, kind, tags, request.tags.mode);
+                write_scope_and_search(&mut stmt, scope, request.search);
+            }
+        }
         if let Some((cursor, inclusive)) = walk.after {
             write_bound(&mut stmt, request.sort, walk.order, cursor, inclusive);
         }
@@ -115,12 +215,37 @@ pub async fn rows_exist(
 }
 
 /// The creator, tag and search conditions of one partition's branch.
-pub(super) fn write_filters(
-    stmt: &mut Statement,
-    kind: Kind,
-    scope: CreatorScope,
-    request: &PageRequest<'_>,
-) {
+pub(super) fn write_filters(stmt: &mut Statement, kind: Kind, scope: CreatorScope, request: &PageRequest<'_>) {
+    write_tag_filter(stmt, kind, request.tags);
+    write_scope_and_search(stmt, scope, request.search);
+}
+
+/// The rows of a partition that carry the tags, read from the posting lists: for `all`, the
+/// rarest tag's list joined with each other tag's (PostgreSQL merges or hashes the sorted
+/// lists); for `any`, the distinct union of the lists. Leaves a `WHERE` open for more conditions.
+fn write_postings_source(stmt: &mut Statement, kind: Kind, tags: &[Uuid], mode: Option<TagMatch>) {
+    let source = kind.content_source();
+    let table = kind.table();
+    if mode == Some(TagMatch::Any) && tags.len() > 1 {
+        let p = stmt.bind(tags.to_vec());
+        stmt.push(&format!(
+            "(SELECT DISTINCT content_id FROM content_tags WHERE tag_id = ANY({p}) AND content_source = '{source}') t0 \
+             JOIN {table} c ON c.id = t0.content_id WHERE TRUE"
+        ));
+        return;
+    }
+    stmt.push("content_tags t0");
+    for (i, tag) in tags.iter().enumerate().skip(1) {
+        let p = stmt.bind(*tag);
+        stmt.push(&format!(
+            " JOIN content_tags t{i} ON t{i}.content_id = t0.content_id AND t{i}.content_source = '{source}' AND t{i}.tag_id = {p}"
+        ));
+    }
+    let p = stmt.bind(tags[0]);
+    stmt.push(&format!(" JOIN {table} c ON c.id = t0.content_id WHERE t0.tag_id = {p} AND t0.content_source = '{source}'"));
+}
+
+fn write_scope_and_search(stmt: &mut Statement, scope: CreatorScope, search: &[String]) {
     match scope {
         CreatorScope::Everyone => {}
         CreatorScope::Only(user) => {
@@ -132,8 +257,7 @@ pub(super) fn write_filters(
             stmt.push(&format!(" AND c.creator_id <> {p}"));
         }
     }
-    write_tag_filter(stmt, kind, request.tags);
-    for token in request.search {
+    for token in search {
         let p = stmt.bind(ilike_pattern(token));
         stmt.push(&format!(" AND (c.title ILIKE {p} OR c.prompt ILIKE {p})"));
     }
