@@ -27,19 +27,36 @@ struct Case {
 fn median_and_p90(mut samples: Vec<Duration>) -> (f64, f64) {
     samples.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    (ms(samples[samples.len() / 2]), ms(samples[(samples.len() * 9).div_ceil(10) - 1]))
+    (
+        ms(samples[samples.len() / 2]),
+        ms(samples[(samples.len() * 9).div_ceil(10) - 1]),
+    )
 }
 
 fn request(query: &GalleryQuery) -> PageRequest<'_> {
-    PageRequest { sources: &query.sources, tags: &query.tags, search: &query.search, sort: query.sort }
+    PageRequest {
+        sources: &query.sources,
+        tags: &query.tags,
+        search: &query.search,
+        sort: query.sort,
+    }
 }
 
 /// The walk the service uses for this query.
 fn walk(query: &GalleryQuery) -> Walk<'_> {
     match &query.position {
-        Position::Offset => Walk { order: query.order, after: None, offset: query.offset(), limit: i64::from(query.page_size) },
+        Position::Offset => Walk {
+            order: query.order,
+            after: None,
+            offset: query.offset(),
+            limit: i64::from(query.page_size),
+        },
         Position::Cursor { cursor, backward } => Walk {
-            order: if *backward { query.order.reversed() } else { query.order },
+            order: if *backward {
+                query.order.reversed()
+            } else {
+                query.order
+            },
             after: Some((cursor, false)),
             offset: 0,
             limit: i64::from(query.page_size) + 1,
@@ -50,14 +67,27 @@ fn walk(query: &GalleryQuery) -> Walk<'_> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let runs: usize = args.iter().position(|a| a == "--runs").map_or(11, |i| args[i + 1].parse().unwrap());
-    let explain_to = args.iter().position(|a| a == "--explain").map(|i| args[i + 1].clone());
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/gallery_bench".into());
-    let settings = DatabaseSettings { url: url.clone(), max_connections: 4, ..DatabaseSettings::default() };
+    let runs: usize = args
+        .iter()
+        .position(|a| a == "--runs")
+        .map_or(11, |i| args[i + 1].parse().unwrap());
+    let explain_to = args
+        .iter()
+        .position(|a| a == "--explain")
+        .map(|i| args[i + 1].clone());
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/gallery_bench".into());
+    let settings = DatabaseSettings {
+        url: url.clone(),
+        max_connections: 4,
+        ..DatabaseSettings::default()
+    };
     let pool = postgres::pool(&settings)?;
     let service = GalleryService::new(pool.clone(), settings.statement_timeout_ms_duration());
 
-    let items: i64 = sqlx::query_scalar("SELECT count(*) FROM content_items_all").fetch_one(&pool).await?;
+    let items: i64 = sqlx::query_scalar("SELECT count(*) FROM content_items_all")
+        .fetch_one(&pool)
+        .await?;
     // Tags by how many items carry them (from the proxy's counters).
     let tags: Vec<(String, i64)> = sqlx::query(
         "SELECT tag_id::text, sum(n)::int8 FROM gallery_proxy.item_counts
@@ -69,7 +99,10 @@ async fn main() -> anyhow::Result<()> {
     .map(|r| (r.get(0), r.get(1)))
     .collect();
     let share = |t: &(String, i64)| t.1 as f64 / items as f64;
-    let rare = tags.iter().min_by_key(|t| (share(t) * 1000.0 - 20.0).abs() as i64).unwrap();
+    let rare = tags
+        .iter()
+        .min_by_key(|t| (share(t) * 1000.0 - 20.0).abs() as i64)
+        .unwrap();
     let rarest: Vec<&(String, i64)> = tags.iter().rev().take(3).collect();
     println!(
         "{items} items; top tag on {:.1}%, rare tag on {:.1}%, rarest three on {:.1}%/{:.1}%/{:.1}%\n",
@@ -106,7 +139,11 @@ async fn main() -> anyhow::Result<()> {
         Case { name: "page 2000, one popular tag", query: format!("{canonical}&{}&page=2000", tag(0)) },
     ];
     // The same position as page 2000, reached by the cursor of page 1999's last item.
-    let deep = parse(&format!("{canonical}&{}&page=1999", tag(0)), &Limits::default()).unwrap();
+    let deep = parse(
+        &format!("{canonical}&{}&page=1999", tag(0)),
+        &Limits::default(),
+    )
+    .unwrap();
     let rows = postgres::fetch_page(&pool, &request(&deep), &walk(&deep)).await?;
     let last = rows.last().expect("page 1999 has rows");
     let cursor = Cursor {
@@ -115,9 +152,13 @@ async fn main() -> anyhow::Result<()> {
         created_at: last.created_at,
         quality: (deep.sort == SortField::QualityScore).then_some(last.quality_score),
     };
-    cases.push(Case { name: "page 2000 by cursor", query: format!("{canonical}&{}&cursor={}", tag(0), cursor.encode()) });
+    cases.push(Case {
+        name: "page 2000 by cursor",
+        query: format!("{canonical}&{}&cursor={}", tag(0), cursor.encode()),
+    });
 
-    let mut explain = String::from("# EXPLAIN (ANALYZE, BUFFERS) of the canonical gallery queries\n\n");
+    let mut explain =
+        String::from("# EXPLAIN (ANALYZE, BUFFERS) of the canonical gallery queries\n\n");
     explain.push_str(&format!(
         "Made by `cargo bench --bench sql_cases -- --explain docs/sql-plans.md` on {items} items (zipf). \
          Counts of 0 or 1 tag without search are lookups in gallery_proxy.item_counts and have no plan here.\n\n"
@@ -125,7 +166,8 @@ async fn main() -> anyhow::Result<()> {
     println!("| case | page median | page p90 | count median | count p90 | answer median | total_count |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for case in &cases {
-        let query = parse(&case.query, &Limits::default()).map_err(|e| anyhow::anyhow!("{}: {e:?}", case.name))?;
+        let query = parse(&case.query, &Limits::default())
+            .map_err(|e| anyhow::anyhow!("{}: {e:?}", case.name))?;
         // Pages back to back, then counts, then whole answers: a multi-second count scan
         // between two pages would evict the pages' index blocks from the 128 MB buffer cache.
         // The first run of each is a warm-up and is not counted.
@@ -145,17 +187,27 @@ async fn main() -> anyhow::Result<()> {
         let mut answer = vec![];
         for _ in 0..=runs {
             let t = Instant::now();
-            service.answer(&query).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            service
+                .answer(&query)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
             answer.push(t.elapsed());
         }
         let (page, count, answer) = (page.split_off(1), count.split_off(1), answer.split_off(1));
         let (pm, p9) = median_and_p90(page);
         let (cm, c9) = median_and_p90(count);
         let (am, _) = median_and_p90(answer);
-        println!("| {} | {pm:.2} ms | {p9:.2} ms | {cm:.2} ms | {c9:.2} ms | {am:.2} ms | {total} |", case.name);
+        println!(
+            "| {} | {pm:.2} ms | {p9:.2} ms | {cm:.2} ms | {c9:.2} ms | {am:.2} ms | {total} |",
+            case.name
+        );
         if explain_to.is_some() {
-            let (page_plan, count_plan) = postgres::explain(&pool, &request(&query), &walk(&query)).await?;
-            explain.push_str(&format!("## {}\n\n`{}`\n\nPage:\n\n```\n{page_plan}\n```\n\n", case.name, case.query));
+            let (page_plan, count_plan) =
+                postgres::explain(&pool, &request(&query), &walk(&query)).await?;
+            explain.push_str(&format!(
+                "## {}\n\n`{}`\n\nPage:\n\n```\n{page_plan}\n```\n\n",
+                case.name, case.query
+            ));
             if let Some(plan) = count_plan {
                 explain.push_str(&format!("Count:\n\n```\n{plan}\n```\n\n"));
             }

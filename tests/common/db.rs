@@ -21,14 +21,19 @@ fn server_url() -> String {
 }
 
 fn template_name() -> String {
-    // Changing a migration or the seed makes a new template.
+    // Any change to a migration or to the seed makes a new template.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<_> = std::fs::read_dir(root.join("migrations"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files.push(root.join("src/seed.rs"));
     let mut fingerprint: u64 = 0xcbf29ce484222325;
-    for byte in include_str!("../../migrations/0001_genonaut_schema.sql")
-        .bytes()
-        .chain(include_str!("../../migrations/0002_item_counts.sql").bytes())
-        .chain(include_str!("../../src/seed.rs").bytes())
-    {
-        fingerprint = (fingerprint ^ u64::from(byte)).wrapping_mul(0x100000001b3);
+    for file in files {
+        for byte in std::fs::read(&file).unwrap() {
+            fingerprint = (fingerprint ^ u64::from(byte)).wrapping_mul(0x100000001b3);
+        }
     }
     format!("gp_template_{:012x}", fingerprint & 0xffff_ffff_ffff)
 }

@@ -67,7 +67,11 @@ async fn count_from_counters(
 
 async fn count_rows(pool: &sqlx::PgPool, request: &PageRequest<'_>) -> Result<u64, DbError> {
     let started = Instant::now();
-    let total: i64 = count_rows_statement(request).into_query().fetch_one(pool).await?.try_get(0)?;
+    let total: i64 = count_rows_statement(request)
+        .into_query()
+        .fetch_one(pool)
+        .await?
+        .try_get(0)?;
     observe("count_rows", started);
     Ok(total.max(0) as u64)
 }

@@ -111,12 +111,17 @@ pub async fn create_database_if_missing(url: &str) -> anyhow::Result<bool> {
 
 /// `EXPLAIN (ANALYZE, BUFFERS)` of the page query and, when the count is not a counter
 /// lookup, of the count query: what docs/sql-plans.md is made of.
-pub async fn explain(pool: &PgPool, request: &PageRequest<'_>, walk: &Walk<'_>) -> Result<(String, Option<String>), DbError> {
+pub async fn explain(
+    pool: &PgPool,
+    request: &PageRequest<'_>,
+    walk: &Walk<'_>,
+) -> Result<(String, Option<String>), DbError> {
     let run = |stmt: statement::Statement| async move {
         let mut stmt = stmt;
         stmt.text.insert_str(0, "EXPLAIN (ANALYZE, BUFFERS) ");
         let rows = stmt.into_query().fetch_all(pool).await?;
-        let lines: Result<Vec<String>, sqlx::Error> = rows.iter().map(|r| sqlx::Row::try_get(r, 0)).collect();
+        let lines: Result<Vec<String>, sqlx::Error> =
+            rows.iter().map(|r| sqlx::Row::try_get(r, 0)).collect();
         Ok::<_, DbError>(lines?.join("\n"))
     };
     let page = page::explain_page(pool, request, walk).await?;

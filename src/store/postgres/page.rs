@@ -45,6 +45,20 @@ pub async fn fetch_page(
     walk: &Walk<'_>,
 ) -> Result<Vec<ItemRow>, DbError> {
     let started = Instant::now();
+    let skipped;
+    let walk = match skip_by_days(pool, request, walk).await? {
+        DaySkip::NotApplicable => walk,
+        DaySkip::PastTheEnd => return Ok(Vec::new()),
+        DaySkip::To { boundary, residual } => {
+            skipped = boundary;
+            &Walk {
+                order: walk.order,
+                after: Some((&skipped, false)),
+                offset: residual,
+                limit: walk.limit,
+            }
+        }
+    };
     let shapes = plan_shapes(pool, request, walk).await?;
     let statement = page_statement(request, walk, &shapes);
     let rows = if needs_walk_plan(request, &shapes) {
@@ -76,7 +90,11 @@ pub(super) fn needs_walk_plan(request: &PageRequest<'_>, shapes: &Shapes) -> boo
 }
 
 /// Runs `statement` as the page query would run, prefixed by `EXPLAIN`.
-pub(super) async fn explain_page(pool: &sqlx::PgPool, request: &PageRequest<'_>, walk: &Walk<'_>) -> Result<String, DbError> {
+pub(super) async fn explain_page(
+    pool: &sqlx::PgPool,
+    request: &PageRequest<'_>,
+    walk: &Walk<'_>,
+) -> Result<String, DbError> {
     let shapes = plan_shapes(pool, request, walk).await?;
     let mut statement = page_statement(request, walk, &shapes);
     statement.text.insert_str(0, "EXPLAIN (ANALYZE, BUFFERS) ");
@@ -87,11 +105,97 @@ pub(super) async fn explain_page(pool: &sqlx::PgPool, request: &PageRequest<'_>,
     let rows = statement.into_query().fetch_all(&mut *tx).await?;
     tx.commit().await?;
     let lines: Result<Vec<String>, sqlx::Error> = rows.iter().map(|r| r.try_get(0)).collect();
-    Ok(format!("shapes: {shapes:?}, walk plan forced: {}\n{}", needs_walk_plan(request, &shapes), lines?.join("\n")))
+    Ok(format!(
+        "shapes: {shapes:?}, walk plan forced: {}\n{}",
+        needs_walk_plan(request, &shapes),
+        lines?.join("\n")
+    ))
+}
+
+/// Offsets at least this deep are skipped by day counts where the query allows it; shallower
+/// ones walk (a few thousand probes cost less than the lookup).
+const DAY_SKIP_MIN_OFFSET: i64 = 2_000;
+
+enum DaySkip {
+    NotApplicable,
+    PastTheEnd,
+    /// Start the walk after `boundary` (a synthetic cursor at a day's edge) and skip `residual`
+    /// rows from there.
+    To {
+        boundary: Cursor,
+        residual: i64,
+    },
+}
+
+/// Deep offsets by arithmetic: sum the exact per-day counts (migration 0003) in walk order up to
+/// the day where the offset lands, then walk only within that day. Applies to `created_at`
+/// sorts with at most one tag, no search, and every creator of each selected partition.
+async fn skip_by_days(
+    pool: &sqlx::PgPool,
+    request: &PageRequest<'_>,
+    walk: &Walk<'_>,
+) -> Result<DaySkip, DbError> {
+    let eligible = walk.after.is_none()
+        && walk.offset >= DAY_SKIP_MIN_OFFSET
+        && request.sort == SortField::CreatedAt
+        && request.search.is_empty()
+        && request.tags.ids.len() <= 1
+        && request
+            .sources
+            .selected()
+            .all(|(_, scope)| scope == CreatorScope::Everyone);
+    if !eligible {
+        return Ok(DaySkip::NotApplicable);
+    }
+    let started = Instant::now();
+    let sources: Vec<String> = request
+        .sources
+        .selected()
+        .map(|(k, _)| k.source_type().to_string())
+        .collect();
+    let days = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT day, sum(n)::int8 FROM gallery_proxy.item_day_counts WHERE tag_id = $1 AND source_type = ANY($2) \
+          GROUP BY day HAVING sum(n) > 0 ORDER BY day {}",
+        walk.order.sql()
+    )))
+    .bind(request.tags.ids.first().copied().unwrap_or(Uuid::nil()))
+    .bind(&sources)
+    .fetch_all(pool)
+    .await?;
+    observe("day_skip", started);
+    let mut before: i64 = 0;
+    for row in &days {
+        let day: chrono::NaiveDate = row.try_get(0)?;
+        let n: i64 = row.try_get(1)?;
+        if before + n > walk.offset {
+            // Descending: everything before the next midnight; ascending: from this midnight on.
+            // id = i64::MIN makes the (created_at, id) bound fall exactly on the day's edge.
+            let edge = match walk.order {
+                Order::Desc => day.succ_opt().unwrap_or(day),
+                Order::Asc => day,
+            };
+            let boundary = Cursor {
+                id: i64::MIN,
+                kind: Kind::Auto,
+                created_at: edge.and_hms_opt(0, 0, 0).expect("midnight exists"),
+                quality: None,
+            };
+            return Ok(DaySkip::To {
+                boundary,
+                residual: walk.offset - before,
+            });
+        }
+        before += n;
+    }
+    Ok(DaySkip::PastTheEnd)
 }
 
 /// The shape of each partition's branch (see `gallery::plan`), from the exact counters.
-pub(super) async fn plan_shapes(pool: &sqlx::PgPool, request: &PageRequest<'_>, walk: &Walk<'_>) -> Result<Shapes, DbError> {
+pub(super) async fn plan_shapes(
+    pool: &sqlx::PgPool,
+    request: &PageRequest<'_>,
+    walk: &Walk<'_>,
+) -> Result<Shapes, DbError> {
     let (Some(mode), false) = (request.tags.mode, request.tags.ids.is_empty()) else {
         return Ok(Shapes::default());
     };
@@ -112,8 +216,16 @@ pub(super) async fn plan_shapes(pool: &sqlx::PgPool, request: &PageRequest<'_>, 
                 .find(|r| r.get::<Uuid, _>(0) == tag && r.get::<String, _>(1) == kind.source_type())
                 .map_or(0, |r| r.get::<i64, _>(2).max(0) as u64)
         };
-        let counts: Vec<(Uuid, u64)> = request.tags.ids.iter().map(|t| (*t, count_of(*t))).collect();
-        shapes.set(kind, choose_shape(mode, &counts, count_of(Uuid::nil()), needed));
+        let counts: Vec<(Uuid, u64)> = request
+            .tags
+            .ids
+            .iter()
+            .map(|t| (*t, count_of(*t)))
+            .collect();
+        shapes.set(
+            kind,
+            choose_shape(mode, &counts, count_of(Uuid::nil()), needed),
+        );
     }
     Ok(shapes)
 }
@@ -142,7 +254,11 @@ impl Shapes {
     }
 }
 
-pub(super) fn page_statement(request: &PageRequest<'_>, walk: &Walk<'_>, shapes: &Shapes) -> Statement {
+pub(super) fn page_statement(
+    request: &PageRequest<'_>,
+    walk: &Walk<'_>,
+    shapes: &Shapes,
+) -> Statement {
     let mut stmt = Statement::default();
     let dir = walk.order.sql();
     let per_branch = walk.offset.saturating_add(walk.limit);
@@ -154,7 +270,10 @@ pub(super) fn page_statement(request: &PageRequest<'_>, walk: &Walk<'_>, shapes:
         }
         first = false;
         let sort = request.sort.column();
-        stmt.push(&format!("(SELECT c.id, '{}'::text AS source_type, c.{sort} AS sort_value FROM ", kind.source_type()));
+        stmt.push(&format!(
+            "(SELECT c.id, '{}'::text AS source_type, c.{sort} AS sort_value FROM ",
+            kind.source_type()
+        ));
         match shapes.get(kind) {
             Shape::Walk => {
                 stmt.push(&format!("{} c WHERE TRUE", kind.table()));
@@ -215,7 +334,12 @@ pub async fn rows_exist(
 }
 
 /// The creator, tag and search conditions of one partition's branch.
-pub(super) fn write_filters(stmt: &mut Statement, kind: Kind, scope: CreatorScope, request: &PageRequest<'_>) {
+pub(super) fn write_filters(
+    stmt: &mut Statement,
+    kind: Kind,
+    scope: CreatorScope,
+    request: &PageRequest<'_>,
+) {
     write_tag_filter(stmt, kind, request.tags);
     write_scope_and_search(stmt, scope, request.search);
 }
