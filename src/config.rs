@@ -368,6 +368,14 @@ mod tests {
         assert_eq!(s.redis.url.as_deref(), Some("redis://127.0.0.1:6379/0"));
     }
 
+    /// The shipped `config/default.toml` documents the built-in defaults; keep them in step.
+    #[test]
+    fn shipped_file_states_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/default.toml");
+        let shipped = Settings::load(Some(&path), |_| None).unwrap();
+        assert_eq!(format!("{shipped:?}"), format!("{:?}", Settings::default()));
+    }
+
     #[test]
     fn errors_name_the_key() {
         let e = load_with(None, &[("GALLERY_PROXY_LISTEN", "nowhere")]).unwrap_err();

@@ -297,7 +297,7 @@ pub async fn seed(url: &str, options: &SeedOptions) -> anyhow::Result<()> {
         bail!("seed needs at least 1 item and 2 users");
     }
     let started = Instant::now();
-    let mut conn = PgConnection::connect(url)
+    let mut conn = PgConnection::connect_with(&crate::store::postgres::bulk_options(url)?)
         .await
         .with_context(|| format!("connecting to {url}"))?;
     let existing: i64 = sqlx::query_scalar("SELECT count(*) FROM content_items_all")

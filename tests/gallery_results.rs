@@ -72,6 +72,16 @@ fn cases(model: &Model) -> Vec<Case> {
             filter: Filter { regular: Scope::Except(admin), auto: Scope::Nobody, tags: vec![second], ..Filter::default() },
         },
         Case {
+            name: "two tags all, own regular and others' auto".into(),
+            params: format!("content_source_types=user-regular&content_source_types=community-auto&user_id={ADMIN}&{}&{}&tag_match=all", tag(&top), tag(&second)),
+            filter: Filter { regular: Scope::Only(admin), auto: Scope::Except(admin), tags: vec![top, second], all: true, ..Filter::default() },
+        },
+        Case {
+            name: "two tags any, others' regular and own auto".into(),
+            params: format!("content_source_types=community-regular&content_source_types=user-auto&user_id={ADMIN}&{}&{}", tag(&second), tag(&rare)),
+            filter: Filter { regular: Scope::Except(admin), auto: Scope::Only(admin), tags: vec![second, rare], ..Filter::default() },
+        },
+        Case {
             name: "mixed scopes".into(),
             params: format!("content_source_types=user-regular&content_source_types=community-auto&user_id={ADMIN}"),
             filter: Filter { regular: Scope::Only(admin), auto: Scope::Except(admin), ..Filter::default() },

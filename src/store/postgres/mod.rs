@@ -72,11 +72,17 @@ pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
         .connect_lazy_with(connect_options(settings)?))
 }
 
+/// Options for one-off bulk work (migrations, seeding): statements there are slow by design,
+/// so sqlx's slow-statement warnings would only drown the progress lines.
+pub fn bulk_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
+    Ok(PgConnectOptions::from_str(url)?
+        .log_slow_statements(tracing::log::LevelFilter::Off, Duration::ZERO))
+}
+
 /// Applies `migrations/`. The proxy's bookkeeping (`_sqlx_migrations`) goes to the
 /// `gallery_proxy` schema, not next to Genonaut's tables.
 pub async fn migrate(settings: &DatabaseSettings) -> anyhow::Result<()> {
-    let options = PgConnectOptions::from_str(&settings.url)?;
-    let mut conn = sqlx::PgConnection::connect_with(&options).await?;
+    let mut conn = sqlx::PgConnection::connect_with(&bulk_options(&settings.url)?).await?;
     sqlx::query("CREATE SCHEMA IF NOT EXISTS gallery_proxy")
         .execute(&mut conn)
         .await?;
@@ -116,19 +122,23 @@ pub async fn explain(
     request: &PageRequest<'_>,
     walk: &Walk<'_>,
 ) -> Result<(String, Option<String>), DbError> {
-    let run = |stmt: statement::Statement| async move {
-        let mut stmt = stmt;
-        stmt.text.insert_str(0, "EXPLAIN (ANALYZE, BUFFERS) ");
-        let rows = stmt.into_query().fetch_all(pool).await?;
-        let lines: Result<Vec<String>, sqlx::Error> =
-            rows.iter().map(|r| sqlx::Row::try_get(r, 0)).collect();
-        Ok::<_, DbError>(lines?.join("\n"))
-    };
     let page = page::explain_page(pool, request, walk).await?;
-    let count = match counts::uses_counters(request) {
-        true => None,
-        false => Some(run(counts::count_rows_statement(request)).await?),
-    };
+    if counts::uses_counters(request) {
+        return Ok((page, None));
+    }
+    let mut stmt = counts::count_rows_statement(request);
+    stmt.text.insert_str(0, "EXPLAIN (ANALYZE, BUFFERS) ");
+    let mut tx = pool.begin().await?;
+    if counts::uses_posting_lists(request) {
+        sqlx::query(counts::MERGE_PLAN_SETTINGS)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let rows = stmt.into_query().fetch_all(&mut *tx).await?;
+    tx.commit().await?;
+    let lines: Result<Vec<String>, sqlx::Error> =
+        rows.iter().map(|r| sqlx::Row::try_get(r, 0)).collect();
+    let count = Some(lines?.join("\n"));
     Ok((page, count))
 }
 
