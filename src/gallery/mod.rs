@@ -4,6 +4,7 @@
 pub mod cursor;
 pub mod error;
 pub mod jsonb;
+pub mod key;
 pub mod params;
 pub mod plan;
 pub mod pyfloat;
