@@ -9,13 +9,18 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::cache::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
 use crate::http::admin::Admin;
 use crate::http::cors::Cors;
+use crate::http::gallery::GalleryRoute;
 use crate::http::router::{route, ApiState};
 use crate::http::server::serve;
+use crate::readthrough::ReadThrough;
 use crate::service::GalleryService;
+use crate::store::memory::MemoryTier;
 use crate::store::postgres;
+use crate::store::redis::RedisTier;
 use crate::telemetry;
 
 pub struct App {
@@ -28,18 +33,42 @@ pub struct App {
 
 impl App {
     pub async fn build(settings: &Settings) -> anyhow::Result<App> {
+        App::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// As [`App::build`], with the clock freshness is judged by (tests move it).
+    pub async fn build_with_clock(settings: &Settings, clock: SharedClock) -> anyhow::Result<App> {
         let pool = postgres::pool(&settings.database)?;
         let api_listener = TcpListener::bind(settings.listen_addr()?).await?;
         let admin_listener = TcpListener::bind(settings.admin_listen_addr()?).await?;
+        let policy = settings.cache.policy();
+        let memory = MemoryTier::new(settings.cache.memory_bytes, &policy, clock.clone());
+        let redis = match &settings.redis.url {
+            Some(url) => Some(RedisTier::new(url, &settings.redis, clock.clone())?),
+            None => None,
+        };
+        let readthrough = Arc::new(ReadThrough::new(
+            GalleryService::new(pool.clone(), settings.statement_timeout()),
+            memory.clone(),
+            redis,
+            policy,
+            clock,
+            Duration::from_millis(settings.cache.fill_wait_ms),
+            Duration::from_millis(settings.redis.lock_wait_ms),
+        ));
         let api = Arc::new(ApiState {
-            service: GalleryService::new(pool.clone(), settings.statement_timeout()),
-            limits: settings.limits(),
+            gallery: GalleryRoute {
+                readthrough,
+                limits: settings.limits(),
+                timeout: Duration::from_millis(settings.server.request_timeout_ms),
+                cache_control: http::HeaderValue::from_str(&settings.cache.cache_control)?,
+            },
             cors: Cors::new(settings.cors.allowed_origins.clone()),
-            request_timeout: Duration::from_millis(settings.server.request_timeout_ms),
         });
         let admin = Arc::new(Admin {
             metrics: telemetry::prometheus(),
             pool,
+            memory,
         });
         Ok(App {
             api_listener,
@@ -90,7 +119,7 @@ impl App {
             self.grace,
         );
         tokio::join!(api_server, admin_server);
-        self.api.service.pool().close().await;
+        self.api.gallery.readthrough.service().pool().close().await;
     }
 }
 

@@ -17,6 +17,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub redis: RedisSettings,
+    pub cache: CacheSettings,
     pub limits: LimitSettings,
     pub cors: CorsSettings,
 }
@@ -49,11 +50,47 @@ pub struct DatabaseSettings {
     pub statement_timeout_ms: u64,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisSettings {
     /// `REDIS_URL`; unset means no shared cache tier.
     pub url: Option<String>,
+    /// Prepended to every key, so several deployments (or tests) can share one Redis.
+    pub key_prefix: String,
+    pub pool_size: usize,
+    /// Longest wait for a pooled connection. Redis is an optimization: a request never
+    /// waits long for it.
+    pub wait_timeout_ms: u64,
+    /// Longest time to open a new connection.
+    pub connect_timeout_ms: u64,
+    /// Longest time for one command, the pool's connection check included.
+    pub command_timeout_ms: u64,
+    /// Failures in a row that open the breaker (Redis is then skipped).
+    pub breaker_failures: u32,
+    /// How long an open breaker skips Redis before one request probes it again.
+    pub breaker_backoff_ms: u64,
+    /// How long the cluster-wide fill lock of one key lives if its holder never releases it.
+    pub lock_ttl_ms: u64,
+    /// How long a process waits for another process's fill before filling itself.
+    pub lock_wait_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheSettings {
+    /// Bound of the in-process tier in bytes (bodies plus a small allowance each); 0 = off.
+    pub memory_bytes: u64,
+    /// Each fill's freshness is drawn from [ttl_min_s, ttl_max_s]; also its Redis TTL.
+    pub ttl_min_s: u64,
+    pub ttl_max_s: u64,
+    /// Past freshness, serve the old entry for this long while one refresh runs.
+    pub stale_while_revalidate_s: u64,
+    /// Past freshness, serve the old entry for this long when PostgreSQL fails.
+    pub stale_if_error_s: u64,
+    /// The `Cache-Control` header of gallery answers.
+    pub cache_control: String,
+    /// Longest time a request waits for another request's fill of the same key.
+    pub fill_wait_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -103,6 +140,48 @@ impl Default for DatabaseSettings {
     }
 }
 
+impl Default for RedisSettings {
+    fn default() -> Self {
+        RedisSettings {
+            url: None,
+            key_prefix: "gallery-proxy:".into(),
+            pool_size: 32,
+            wait_timeout_ms: 20,
+            connect_timeout_ms: 50,
+            command_timeout_ms: 50,
+            breaker_failures: 3,
+            breaker_backoff_ms: 5_000,
+            lock_ttl_ms: 5_000,
+            lock_wait_ms: 500,
+        }
+    }
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings {
+            memory_bytes: 256 * 1024 * 1024,
+            ttl_min_s: 300,
+            ttl_max_s: 600,
+            stale_while_revalidate_s: 30,
+            stale_if_error_s: 300,
+            cache_control: "no-cache".into(),
+            fill_wait_ms: 15_000,
+        }
+    }
+}
+
+impl CacheSettings {
+    pub fn policy(&self) -> crate::cache::Policy {
+        crate::cache::Policy {
+            ttl_min_ms: self.ttl_min_s * 1000,
+            ttl_max_ms: self.ttl_max_s * 1000,
+            stale_while_revalidate_ms: self.stale_while_revalidate_s * 1000,
+            stale_if_error_ms: self.stale_if_error_s * 1000,
+        }
+    }
+}
+
 impl Default for LimitSettings {
     fn default() -> Self {
         let limits = Limits::default();
@@ -136,6 +215,7 @@ impl Default for Settings {
             server: ServerSettings::default(),
             database: DatabaseSettings::default(),
             redis: RedisSettings::default(),
+            cache: CacheSettings::default(),
             limits: LimitSettings::default(),
             cors: CorsSettings::default(),
         }
@@ -281,6 +361,17 @@ impl Settings {
             ("server.shutdown_grace_ms", self.server.shutdown_grace_ms),
             ("server.request_timeout_ms", self.server.request_timeout_ms),
             ("limits.max_query_bytes", self.limits.max_query_bytes as u64),
+            ("cache.ttl_min_s", self.cache.ttl_min_s),
+            ("cache.fill_wait_ms", self.cache.fill_wait_ms),
+            ("redis.pool_size", self.redis.pool_size as u64),
+            ("redis.wait_timeout_ms", self.redis.wait_timeout_ms),
+            ("redis.connect_timeout_ms", self.redis.connect_timeout_ms),
+            ("redis.command_timeout_ms", self.redis.command_timeout_ms),
+            (
+                "redis.breaker_failures",
+                u64::from(self.redis.breaker_failures),
+            ),
+            ("redis.lock_ttl_ms", self.redis.lock_ttl_ms),
             ("limits.max_tags", self.limits.max_tags as u64),
             (
                 "limits.max_search_chars",
@@ -290,6 +381,15 @@ impl Settings {
             if value == 0 {
                 return Err(bad(key, "must be greater than 0"));
             }
+        }
+        if self.cache.ttl_max_s < self.cache.ttl_min_s {
+            return Err(bad(
+                "cache.ttl_max_s",
+                "must not be less than cache.ttl_min_s",
+            ));
+        }
+        if http::HeaderValue::from_str(&self.cache.cache_control).is_err() {
+            return Err(bad("cache.cache_control", "not a valid header value"));
         }
         for origin in &self.cors.allowed_origins {
             if http::HeaderValue::from_str(origin).is_err() {

@@ -2,15 +2,20 @@
 //!
 //! Layers, each using only those below it:
 //! - [`http`]: listeners, routing, the gallery handler, CORS, the admin endpoints.
+//! - [`readthrough`]: key → memory → Redis → one fill per key → store; no HTTP, no SQL.
 //! - [`service`]: answers one gallery query: plans the SQL, fetches page, count and stats.
-//! - [`store`]: I/O adapters; [`store::postgres`] holds every SQL statement.
-//! - [`gallery`]: the query as values, cursors and rendering; pure.
+//! - [`store`]: I/O adapters: moka (L1), Redis (L2), and [`store::postgres`] with every SQL
+//!   statement.
+//! - [`cache`]: entries, freshness, `Cache-Status`, the Redis breaker; pure.
+//! - [`gallery`]: the query as values, cache keys, cursors and rendering; pure.
 //! - [`config`], [`seed`], [`app`]: settings, synthetic data, start-up and shutdown.
 
 pub mod app;
+pub mod cache;
 pub mod config;
 pub mod gallery;
 pub mod http;
+pub mod readthrough;
 pub mod seed;
 pub mod service;
 pub mod store;

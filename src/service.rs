@@ -4,6 +4,7 @@
 //! does. Cursor pages look at their neighbours instead: one extra row in the walking direction,
 //! and one existence probe on the other side of the cursor, so both flags are true facts.
 
+use std::future::Future;
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -33,34 +34,52 @@ impl GalleryService {
         &self.pool
     }
 
-    /// The response body for `query`.
+    /// The response body for `query`, everything read from PostgreSQL.
     pub async fn answer(&self, query: &GalleryQuery) -> Result<String, ApiError> {
-        self.answer_inner(query)
+        let count = async { self.count(query).await.map(|n| (n, ())) };
+        self.answer_with(query, count).await.map(|(body, _)| body)
+    }
+
+    /// `total_count` for `query` (which must select some partition), from PostgreSQL.
+    pub async fn count(&self, query: &GalleryQuery) -> Result<u64, DbError> {
+        db::count_items(&self.pool, &page_request(query)).await
+    }
+
+    /// The response body for `query`, with `total_count` from `count` (which the caller may
+    /// answer from a cache; it runs concurrently with the page query and yields the count and
+    /// whatever the caller wants back about it, `None` when the answer needed no count).
+    pub async fn answer_with<T>(
+        &self,
+        query: &GalleryQuery,
+        count: impl Future<Output = Result<(u64, T), DbError>>,
+    ) -> Result<(String, Option<T>), ApiError> {
+        self.answer_inner(query, count)
             .await
             .map_err(|e| self.api_error(e))
     }
 
-    async fn answer_inner(&self, query: &GalleryQuery) -> Result<String, DbError> {
+    async fn answer_inner<T>(
+        &self,
+        query: &GalleryQuery,
+        count: impl Future<Output = Result<(u64, T), DbError>>,
+    ) -> Result<(String, Option<T>), DbError> {
         if query.sources.is_empty() {
             let stats = db::fetch_stats(&self.pool, query.user_id).await?;
-            return Ok(render_early_empty(query.page, query.page_size, &stats));
+            return Ok((
+                render_early_empty(query.page, query.page_size, &stats),
+                None,
+            ));
         }
-        let request = PageRequest {
-            sources: &query.sources,
-            tags: &query.tags,
-            search: &query.search,
-            sort: query.sort,
-        };
+        let request = page_request(query);
         let stats = async {
             match query.include_stats {
                 true => db::fetch_stats(&self.pool, query.user_id).await.map(Some),
                 false => Ok(None),
             }
         };
-        let count = db::count_items(&self.pool, &request);
         let page_size = i64::from(query.page_size);
 
-        let (items, total, stats, has_next, has_previous) = match &query.position {
+        let (items, (total, about_count), stats, has_next, has_previous) = match &query.position {
             Position::Offset => {
                 let walk = Walk {
                     order: query.order,
@@ -70,7 +89,7 @@ impl GalleryService {
                 };
                 let (items, total, stats) =
                     tokio::try_join!(db::fetch_page(&self.pool, &request, &walk), count, stats)?;
-                let pages = total.div_ceil(u64::from(query.page_size));
+                let pages = total.0.div_ceil(u64::from(query.page_size));
                 (items, total, stats, query.page < pages, query.page > 1)
             }
             Position::Cursor { cursor, backward } => {
@@ -133,10 +152,13 @@ impl GalleryService {
                 Position::Offset => None,
             },
         };
-        Ok(render_page(&items, &pagination, stats.as_ref()))
+        Ok((
+            render_page(&items, &pagination, stats.as_ref()),
+            Some(about_count),
+        ))
     }
 
-    fn api_error(&self, error: DbError) -> ApiError {
+    pub fn api_error(&self, error: DbError) -> ApiError {
         match error {
             DbError::Timeout => ApiError::StatementTimeout {
                 timeout: format_duration(self.statement_timeout),
@@ -150,6 +172,15 @@ impl GalleryService {
                 ApiError::Internal(e)
             }
         }
+    }
+}
+
+fn page_request(query: &GalleryQuery) -> PageRequest<'_> {
+    PageRequest {
+        sources: &query.sources,
+        tags: &query.tags,
+        search: &query.search,
+        sort: query.sort,
     }
 }
 

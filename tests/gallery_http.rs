@@ -18,7 +18,16 @@ async fn headers_follow_upstream_order_and_cors() {
     assert_eq!(plain.status, 200);
     assert_eq!(
         plain.header_names(),
-        ["date", "server", "content-length", "content-type"]
+        [
+            "date",
+            "server",
+            "content-length",
+            "content-type",
+            "etag",
+            "cache-control",
+            "age",
+            "cache-status"
+        ]
     );
     assert_eq!(plain.header("content-type"), Some("application/json"));
     assert_eq!(
@@ -43,6 +52,10 @@ async fn headers_follow_upstream_order_and_cors() {
             "server",
             "content-length",
             "content-type",
+            "etag",
+            "cache-control",
+            "age",
+            "cache-status",
             "access-control-allow-credentials",
             "access-control-allow-origin",
             "vary"
@@ -62,6 +75,10 @@ async fn headers_follow_upstream_order_and_cors() {
             "server",
             "content-length",
             "content-type",
+            "etag",
+            "cache-control",
+            "age",
+            "cache-status",
             "access-control-allow-credentials"
         ]
     );

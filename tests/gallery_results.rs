@@ -135,7 +135,7 @@ async fn offset_pages_match_the_model() {
     db.execute("UPDATE content_items_auto SET quality_score = NULL WHERE id % 17 = 0")
         .await;
     let model = Model::load(&db).await;
-    let server = TestServer::start(&db).await;
+    let server = TestServer::uncached(&db).await;
     let size = 25usize;
     for case in cases(&model) {
         let expected = model.select(&case.filter);
@@ -178,7 +178,7 @@ async fn cursor_walks_cover_every_item_in_both_directions() {
     db.execute("UPDATE content_items SET quality_score = NULL WHERE id % 5 = 0")
         .await;
     let model = Model::load(&db).await;
-    let server = TestServer::start(&db).await;
+    let server = TestServer::uncached(&db).await;
     let cases = cases(&model);
     let size = 40usize;
     for case in cases.iter().filter(|c| {
@@ -260,7 +260,7 @@ async fn cursor_walks_cover_every_item_in_both_directions() {
 async fn fixed_upstream_bugs() {
     let db = TestDb::seeded().await;
     let model = Model::load(&db).await;
-    let server = TestServer::start(&db).await;
+    let server = TestServer::uncached(&db).await;
     let popular = model.tags_by_popularity();
     let (a, b) = (popular[0].0, popular[1].0);
 
@@ -314,7 +314,7 @@ async fn fixed_upstream_bugs() {
 async fn counts_follow_writes() {
     let db = TestDb::seeded().await;
     let model = Model::load(&db).await;
-    let server = TestServer::start(&db).await;
+    let server = TestServer::uncached(&db).await;
     let tag = model.tags_by_popularity()[3].0;
     let before = server.gallery(&format!("tag={tag}")).await.json()["pagination"]["total_count"]
         .as_u64()
@@ -349,7 +349,7 @@ async fn counts_follow_writes() {
 #[tokio::test]
 async fn early_empty_answers() {
     let db = TestDb::seeded().await;
-    let server = TestServer::start(&db).await;
+    let server = TestServer::uncached(&db).await;
     for query in [
         format!("content_source_types=&user_id={ADMIN}&page_size=25"),
         format!("content_types=&user_id={ADMIN}"),
@@ -391,7 +391,7 @@ async fn early_empty_answers() {
 #[tokio::test]
 async fn deep_offsets_are_exact() {
     let db = TestDb::seeded().await;
-    let server = TestServer::start(&db).await;
+    let server = TestServer::uncached(&db).await;
     let model = Model::load(&db).await;
     let top = model.tags_by_popularity()[0].0;
     let size = 10usize;

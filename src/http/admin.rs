@@ -8,10 +8,12 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 
 use super::response::{detail, json, with_body, Body};
+use crate::store::memory::MemoryTier;
 
 pub struct Admin {
     pub metrics: PrometheusHandle,
     pub pool: PgPool,
+    pub memory: MemoryTier,
 }
 
 impl Admin {
@@ -50,5 +52,8 @@ impl Admin {
         metrics::gauge!("gallery_proxy_db_pool_connections", "state" => "in_use").set(size - idle);
         metrics::gauge!("gallery_proxy_db_pool_max_connections")
             .set(self.pool.options().get_max_connections() as f64);
+        let (entries, bytes) = self.memory.usage();
+        metrics::gauge!("gallery_proxy_cache_memory_entries").set(entries as f64);
+        metrics::gauge!("gallery_proxy_cache_memory_bytes").set(bytes as f64);
     }
 }

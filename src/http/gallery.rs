@@ -1,43 +1,81 @@
-//! The gallery route: `GET /api/v1/content/unified`.
+//! The gallery route, `GET /api/v1/content/unified`: parse, read through the cache tiers, and
+//! answer with the freshness headers (`ETag`, `Cache-Control`, `Age`, `Cache-Status`), or a
+//! 304 when `If-None-Match` names the body the 200 would carry.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use http::header::{HeaderMap, HeaderValue, AGE, CACHE_CONTROL, ETAG, IF_NONE_MATCH};
 use http::{Response, StatusCode};
 
-use super::response::{json, Body};
+use super::response::{json, with_body, Body};
+use crate::cache::entry::none_match;
 use crate::gallery::params::{self, Limits};
 use crate::gallery::ApiError;
-use crate::service::GalleryService;
+use crate::readthrough::{Answer, ReadThrough};
 
 pub const PATH: &str = "/api/v1/content/unified";
 
-pub async fn handle(
-    service: &GalleryService,
-    limits: &Limits,
-    timeout: Duration,
-    raw_query: &str,
-) -> Response<Body> {
-    let started = Instant::now();
-    let result = match params::parse(raw_query, limits) {
-        Err(e) => Err(e),
-        Ok(query) => match tokio::time::timeout(timeout, service.answer(&query)).await {
-            Ok(answer) => answer,
-            Err(_) => Err(ApiError::StatementTimeout {
-                timeout: format!("{}s", timeout.as_secs()),
-            }),
-        },
-    };
-    let response = match result {
-        Ok(body) => json(StatusCode::OK, body),
-        Err(error) => {
-            let status = StatusCode::from_u16(error.status()).expect("valid status codes");
-            json(status, error.body())
-        }
-    };
-    tracing::debug!(
-        status = response.status().as_u16(),
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "gallery"
-    );
-    response
+pub struct GalleryRoute {
+    pub readthrough: Arc<ReadThrough>,
+    pub limits: Limits,
+    pub timeout: Duration,
+    pub cache_control: HeaderValue,
+}
+
+impl GalleryRoute {
+    pub async fn handle(&self, request_headers: &HeaderMap, raw_query: &str) -> Response<Body> {
+        let started = Instant::now();
+        let query = match params::parse(raw_query, &self.limits) {
+            Ok(query) => query,
+            Err(error) => return error_response(&error),
+        };
+        let answer = tokio::time::timeout(self.timeout, self.readthrough.answer(&query)).await;
+        let (response, outcome) = match answer {
+            Ok(Ok(answer)) => (
+                self.render(&answer, request_headers.get(IF_NONE_MATCH)),
+                answer.outcome.label(),
+            ),
+            Ok(Err(error)) => (error_response(&error), "error"),
+            Err(_) => (
+                error_response(&ApiError::StatementTimeout {
+                    timeout: format!("{}s", self.timeout.as_secs()),
+                }),
+                "error",
+            ),
+        };
+        metrics::histogram!("gallery_proxy_gallery_request_duration_seconds", "cache" => outcome)
+            .record(started.elapsed().as_secs_f64());
+        response
+    }
+
+    fn render(&self, answer: &Answer, if_none_match: Option<&HeaderValue>) -> Response<Body> {
+        let now = self.readthrough.now_ms();
+        let entry = &answer.entry;
+        let not_modified = if_none_match.is_some_and(|v| none_match(v.as_bytes(), &entry.etag));
+        let mut response = if not_modified {
+            let mut response = with_body(StatusCode::NOT_MODIFIED, "application/json", "");
+            // A 304 has no body, and describes the 200 it stands for by its validators only.
+            response.headers_mut().remove(http::header::CONTENT_LENGTH);
+            response.headers_mut().remove(http::header::CONTENT_TYPE);
+            response
+        } else {
+            json(StatusCode::OK, entry.body.clone())
+        };
+        let headers = response.headers_mut();
+        headers.insert(ETAG, entry.etag.clone());
+        headers.insert(CACHE_CONTROL, self.cache_control.clone());
+        headers.insert(AGE, HeaderValue::from(entry.age_secs(now)));
+        let status = answer.outcome.cache_status(entry.ttl_secs(now));
+        headers.insert(
+            "cache-status",
+            HeaderValue::from_str(&status).expect("Cache-Status is ASCII"),
+        );
+        response
+    }
+}
+
+fn error_response(error: &ApiError) -> Response<Body> {
+    let status = StatusCode::from_u16(error.status()).expect("valid status codes");
+    json(status, error.body())
 }

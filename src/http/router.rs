@@ -1,22 +1,18 @@
 //! Routes a request on the API listener and records its metrics.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use http::{Method, Request, Response, StatusCode};
 
 use super::cors::Cors;
-use super::gallery;
+use super::gallery::{self, GalleryRoute};
 use super::response::{detail, Body};
-use crate::gallery::params::Limits;
-use crate::service::GalleryService;
 
 /// What the API listener needs to answer.
 pub struct ApiState {
-    pub service: GalleryService,
-    pub limits: Limits,
+    pub gallery: GalleryRoute,
     pub cors: Cors,
-    pub request_timeout: Duration,
 }
 
 /// The route label on metrics: a small fixed set, never the path.
@@ -44,7 +40,7 @@ pub async fn route<B>(state: Arc<ApiState>, request: Request<B>) -> Response<Bod
     } else if request.uri().path() == gallery::PATH {
         let response = if request.method() == Method::GET {
             let query = request.uri().query().unwrap_or("");
-            gallery::handle(&state.service, &state.limits, state.request_timeout, query).await
+            state.gallery.handle(request.headers(), query).await
         } else {
             let mut response = detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
             response

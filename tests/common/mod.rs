@@ -5,13 +5,18 @@
 pub mod client;
 pub mod db;
 pub mod model;
+pub mod redis;
 
 pub use client::{get, request, Reply};
 pub use db::TestDb;
+pub use redis::{Forwarder, TestRedis};
 
 use std::net::SocketAddr;
 
+use std::sync::Arc;
+
 use gallery_proxy::app::App;
+use gallery_proxy::cache::clock::{SharedClock, SystemClock};
 use gallery_proxy::config::Settings;
 use tokio::sync::oneshot;
 
@@ -31,14 +36,43 @@ impl TestServer {
         Self::start_with(db, |_| {}).await
     }
 
+    /// A server with both cache tiers off: every answer comes from PostgreSQL, for tests of
+    /// the SQL itself that write between reads.
+    pub async fn uncached(db: &TestDb) -> TestServer {
+        Self::start_with(db, |s| {
+            s.cache.memory_bytes = 0;
+            s.redis.url = None;
+        })
+        .await
+    }
+
     pub async fn start_with(db: &TestDb, adjust: impl FnOnce(&mut Settings)) -> TestServer {
+        Self::start_with_clock(db, Arc::new(SystemClock), adjust).await
+    }
+
+    /// A server judging freshness by `clock`, with both tiers (Redis under `redis`'s prefix).
+    pub async fn cached(db: &TestDb, redis: &TestRedis, clock: SharedClock) -> TestServer {
+        Self::start_with_clock(db, clock, |s| {
+            s.redis.url = Some(redis::redis_url());
+            s.redis.key_prefix = redis.prefix.clone();
+        })
+        .await
+    }
+
+    pub async fn start_with_clock(
+        db: &TestDb,
+        clock: SharedClock,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> TestServer {
         let mut settings = Settings::default();
         settings.server.listen = "127.0.0.1:0".into();
         settings.server.admin_listen = "127.0.0.1:0".into();
         settings.database.url = db.url.clone();
         settings.database.max_connections = 8;
         adjust(&mut settings);
-        let app = App::build(&settings).await.expect("server builds");
+        let app = App::build_with_clock(&settings, clock)
+            .await
+            .expect("server builds");
         let (api, admin) = (app.api_addr(), app.admin_addr());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run(async move {
@@ -61,6 +95,20 @@ impl TestServer {
 
     pub async fn gallery(&self, query: &str) -> Reply {
         get(self.api, &format!("/api/v1/content/unified?{query}")).await
+    }
+
+    /// The admin listener's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        get(self.admin, "/metrics").await.text()
+    }
+
+    /// The value of one metric line (name with labels, exactly as rendered), 0 if absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        self.metrics()
+            .await
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0)
     }
 }
 

@@ -1,0 +1,372 @@
+//! The read-through flow of one gallery query: key → L1 (memory) → L2 (Redis) → one fill per
+//! key → store in both → answer, with stale entries served while revalidating or when
+//! PostgreSQL fails. No HTTP here; SQL only through [`GalleryService`].
+//!
+//! `total_count` is its own entry (see [`CacheKey::count`]): every page of one query shares it,
+//! so page 2 after page 1 costs only the page query. A page built on a cached count carries the
+//! count's fill time (its oldest data) and expires no later than the count.
+
+mod flight;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::cache::clock::SharedClock;
+use crate::cache::{Entry, Outcome, Policy, State, Tier};
+use crate::gallery::key::CacheKey;
+use crate::gallery::{ApiError, GalleryQuery};
+use crate::service::GalleryService;
+use crate::store::memory::{Digest, MemoryTier};
+use crate::store::postgres::DbError;
+use crate::store::redis::{Family, Lock, RedisTier};
+
+pub use flight::Flights;
+
+/// What a fill hands to every request that waited for it.
+#[derive(Clone)]
+struct Filled {
+    entry: Arc<Entry>,
+    /// Whether a tier kept it.
+    stored: bool,
+    /// `Redis` when another process filled it and this one only read it back.
+    tier: Tier,
+}
+
+type FillResult = Result<Filled, ApiError>;
+
+/// One answer: the entry and how it was produced.
+pub struct Answer {
+    pub entry: Arc<Entry>,
+    pub outcome: Outcome,
+}
+
+pub struct ReadThrough {
+    service: GalleryService,
+    memory: MemoryTier,
+    redis: Option<RedisTier>,
+    flights: Arc<Flights<Digest, FillResult>>,
+    policy: Policy,
+    clock: SharedClock,
+    /// Longest wait for a fill led by another request.
+    fill_wait: Duration,
+    /// Longest wait for a fill led by another process (then fill here).
+    lock_wait: Duration,
+}
+
+/// When a count was read and until when it is fresh.
+#[derive(Clone, Copy)]
+struct CountAge {
+    filled_at_ms: u64,
+    fresh_until_ms: u64,
+}
+
+impl ReadThrough {
+    pub fn new(
+        service: GalleryService,
+        memory: MemoryTier,
+        redis: Option<RedisTier>,
+        policy: Policy,
+        clock: SharedClock,
+        fill_wait: Duration,
+        lock_wait: Duration,
+    ) -> ReadThrough {
+        ReadThrough {
+            service,
+            memory,
+            redis,
+            flights: Flights::new(),
+            policy,
+            clock,
+            fill_wait,
+            lock_wait,
+        }
+    }
+
+    pub fn service(&self) -> &GalleryService {
+        &self.service
+    }
+
+    pub fn memory(&self) -> &MemoryTier {
+        &self.memory
+    }
+
+    pub fn redis(&self) -> Option<&RedisTier> {
+        self.redis.as_ref()
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    pub async fn answer(self: &Arc<Self>, query: &GalleryQuery) -> Result<Answer, ApiError> {
+        let key = CacheKey::page(query);
+        let now = self.clock.now_ms();
+
+        // L1. A stale entry that cannot answer now is kept as the stale-if-error fallback.
+        let mut fallback = None;
+        match self.memory.page(key.digest()).await {
+            Some(entry) => match self.policy.state(&entry, now) {
+                State::Fresh => {
+                    lookup("memory", "hit");
+                    return Ok(Answer {
+                        entry,
+                        outcome: Outcome::Hit(Tier::Memory),
+                    });
+                }
+                State::StaleWhileRevalidate => {
+                    lookup("memory", "stale");
+                    self.revalidate(key, query);
+                    metrics::counter!("gallery_proxy_cache_stale_total", "reason" => "revalidate")
+                        .increment(1);
+                    return Ok(Answer {
+                        entry,
+                        outcome: Outcome::StaleWhileRevalidate(Tier::Memory),
+                    });
+                }
+                State::StaleIfError => {
+                    lookup("memory", "stale");
+                    fallback = Some(entry);
+                }
+                State::Dead => lookup("memory", "miss"),
+            },
+            None => lookup("memory", "miss"),
+        }
+
+        // L2.
+        if let Some(entry) = self.fresh_from_redis(&key, now).await {
+            return Ok(Answer {
+                entry,
+                outcome: Outcome::Hit(Tier::Redis),
+            });
+        }
+
+        // One fill per key; this request may lead it or follow it.
+        let (receiver, lead) = self.flights.join(key.digest());
+        let collapsed = lead.is_none();
+        if let Some(lead) = lead {
+            let this = self.clone();
+            let query = query.clone();
+            tokio::spawn(async move {
+                let result = this.fill(&key, &query).await;
+                lead.finish(result);
+            });
+        } else {
+            metrics::counter!("gallery_proxy_cache_coalesced_total").increment(1);
+        }
+        let result = match tokio::time::timeout(self.fill_wait, flight::outcome(receiver)).await {
+            Ok(Some(result)) => result,
+            Ok(None) => Err(ApiError::Internal(
+                "the fill ended without an answer".into(),
+            )),
+            Err(_) => Err(ApiError::StatementTimeout {
+                timeout: format!("{}s", self.fill_wait.as_secs()),
+            }),
+        };
+        match (result, fallback) {
+            (Ok(filled), _) => Ok(Answer {
+                outcome: match filled.tier {
+                    Tier::Postgres => Outcome::Miss {
+                        collapsed,
+                        stored: filled.stored,
+                    },
+                    tier => Outcome::Hit(tier),
+                },
+                entry: filled.entry,
+            }),
+            (Err(error), Some(entry)) => {
+                tracing::warn!(%error, "serving a stale entry: the database failed");
+                metrics::counter!("gallery_proxy_cache_stale_total", "reason" => "error")
+                    .increment(1);
+                Ok(Answer {
+                    entry,
+                    outcome: Outcome::StaleIfError {
+                        tier: Tier::Memory,
+                        status: error.status(),
+                    },
+                })
+            }
+            (Err(error), None) => Err(error),
+        }
+    }
+
+    /// Starts one background refresh of `key` unless a fill of it is already running.
+    fn revalidate(self: &Arc<Self>, key: CacheKey, query: &GalleryQuery) {
+        let (_, lead) = self.flights.join(key.digest());
+        if let Some(lead) = lead {
+            let this = self.clone();
+            let query = query.clone();
+            tokio::spawn(async move {
+                let result = this.fill(&key, &query).await;
+                if let Err(error) = &result {
+                    tracing::warn!(%error, "background refresh failed; the stale entry stays");
+                }
+                lead.finish(result);
+            });
+        }
+    }
+
+    async fn fresh_from_redis(&self, key: &CacheKey, now: u64) -> Option<Arc<Entry>> {
+        let redis = self.redis.as_ref()?;
+        let Some(entry) = redis.get(Family::Page, key).await else {
+            lookup("redis", "miss");
+            return None;
+        };
+        if self.policy.state(&entry, now) != State::Fresh {
+            lookup("redis", "stale");
+            return None;
+        }
+        lookup("redis", "hit");
+        // Promoted with its original fill time: Age stays true and only the remaining
+        // freshness is left.
+        let entry = Arc::new(entry);
+        self.memory.store_page(*key.digest(), entry.clone()).await;
+        Some(entry)
+    }
+
+    /// Fills `key`, unless another process is already doing so and finishes in time.
+    async fn fill(&self, key: &CacheKey, query: &GalleryQuery) -> FillResult {
+        let lock = match &self.redis {
+            Some(redis) => redis.try_lock(key).await,
+            None => Lock::Unavailable,
+        };
+        if lock == Lock::Held {
+            if let Some(entry) = self.wait_for_other_process(key).await {
+                metrics::counter!("gallery_proxy_cache_lock_total", "outcome" => "waited_hit")
+                    .increment(1);
+                return Ok(Filled {
+                    entry,
+                    stored: true,
+                    tier: Tier::Redis,
+                });
+            }
+            metrics::counter!("gallery_proxy_cache_lock_total", "outcome" => "waited_fallback")
+                .increment(1);
+        }
+        let started = Instant::now();
+        let result = self.fill_from_postgres(key, query).await;
+        let label = match &result {
+            Ok(filled) if filled.stored => "stored",
+            Ok(_) => "not_stored",
+            Err(_) => "error",
+        };
+        metrics::counter!("gallery_proxy_cache_fills_total", "result" => label).increment(1);
+        metrics::histogram!("gallery_proxy_cache_fill_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
+        if let (Lock::Acquired(token), Some(redis)) = (&lock, &self.redis) {
+            redis.unlock(key, token).await;
+        }
+        result
+    }
+
+    /// Polls Redis for the entry another process is filling, for at most `lock_wait`.
+    async fn wait_for_other_process(&self, key: &CacheKey) -> Option<Arc<Entry>> {
+        let deadline = Instant::now() + self.lock_wait;
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            if let Some(entry) = self.fresh_from_redis(key, self.clock.now_ms()).await {
+                return Some(entry);
+            }
+        }
+        None
+    }
+
+    async fn fill_from_postgres(&self, key: &CacheKey, query: &GalleryQuery) -> FillResult {
+        // Taken before the SQL: the data is at least this new, so Age never understates.
+        let read_at = self.clock.now_ms();
+        let count = async {
+            match CacheKey::count(query) {
+                Some(count_key) => self.count(&count_key, query).await,
+                None => Ok((0, None)),
+            }
+        };
+        let (body, count_age) = self.service.answer_with(query, count).await?;
+        let mut filled_at = read_at;
+        let mut fresh_until = read_at + self.policy.draw_ttl_ms();
+        if let Some(age) = count_age.flatten() {
+            filled_at = filled_at.min(age.filled_at_ms);
+            fresh_until = fresh_until.min(age.fresh_until_ms);
+        }
+        let entry = Arc::new(Entry::new(
+            Bytes::from(body),
+            filled_at,
+            fresh_until.saturating_sub(filled_at),
+        ));
+        let in_memory = self.memory.store_page(*key.digest(), entry.clone()).await;
+        let in_redis = match &self.redis {
+            Some(redis) => {
+                let ttl = fresh_until.saturating_sub(self.clock.now_ms());
+                redis.put(Family::Page, key, &entry, ttl).await
+            }
+            None => false,
+        };
+        Ok(Filled {
+            entry,
+            stored: in_memory || in_redis,
+            tier: Tier::Postgres,
+        })
+    }
+
+    /// `total_count` from L1, L2 or PostgreSQL, with when it was read.
+    async fn count(
+        &self,
+        key: &CacheKey,
+        query: &GalleryQuery,
+    ) -> Result<(u64, Option<CountAge>), DbError> {
+        let now = self.clock.now_ms();
+        let usable = |entry: &Entry| {
+            let total = std::str::from_utf8(&entry.body).ok()?.parse::<u64>().ok()?;
+            (self.policy.state(entry, now) == State::Fresh).then_some((
+                total,
+                Some(CountAge {
+                    filled_at_ms: entry.filled_at_ms,
+                    fresh_until_ms: entry.fresh_until_ms(),
+                }),
+            ))
+        };
+        if let Some(found) = self
+            .memory
+            .count(key.digest())
+            .await
+            .and_then(|e| usable(&e))
+        {
+            lookup("memory_count", "hit");
+            return Ok(found);
+        }
+        if let Some(redis) = &self.redis {
+            if let Some(entry) = redis.get(Family::Count, key).await {
+                if let Some(found) = usable(&entry) {
+                    lookup("redis_count", "hit");
+                    self.memory
+                        .store_count(*key.digest(), Arc::new(entry))
+                        .await;
+                    return Ok(found);
+                }
+            }
+        }
+        lookup("count", "miss");
+        let read_at = self.clock.now_ms();
+        let total = self.service.count(query).await?;
+        let entry = Arc::new(Entry::new(
+            Bytes::from(total.to_string()),
+            read_at,
+            self.policy.draw_ttl_ms(),
+        ));
+        let age = CountAge {
+            filled_at_ms: entry.filled_at_ms,
+            fresh_until_ms: entry.fresh_until_ms(),
+        };
+        self.memory.store_count(*key.digest(), entry.clone()).await;
+        if let Some(redis) = &self.redis {
+            let ttl = age.fresh_until_ms.saturating_sub(self.clock.now_ms());
+            redis.put(Family::Count, key, &entry, ttl).await;
+        }
+        Ok((total, Some(age)))
+    }
+}
+
+fn lookup(tier: &'static str, outcome: &'static str) {
+    metrics::counter!("gallery_proxy_cache_lookups_total", "tier" => tier, "outcome" => outcome)
+        .increment(1);
+}
