@@ -14,6 +14,7 @@ use crate::config::Settings;
 use crate::http::admin::Admin;
 use crate::http::cors::Cors;
 use crate::http::gallery::GalleryRoute;
+use crate::http::parsed_queries::ParsedQueries;
 use crate::http::router::{route, ApiState};
 use crate::http::server::serve;
 use crate::readthrough::ReadThrough;
@@ -59,7 +60,7 @@ impl App {
         let api = Arc::new(ApiState {
             gallery: GalleryRoute {
                 readthrough,
-                limits: settings.limits(),
+                queries: ParsedQueries::new(settings.limits(), 16 * 1024 * 1024),
                 timeout: Duration::from_millis(settings.server.request_timeout_ms),
                 cache_control: http::HeaderValue::from_str(&settings.cache.cache_control)?,
             },

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use http::header::{HeaderMap, HeaderValue, AGE, CACHE_CONTROL, ETAG, IF_NONE_MATCH};
 use http::{Response, StatusCode};
 
+use super::parsed_queries::ParsedQueries;
 use super::response::{json, with_body, Body};
 use crate::cache::entry::none_match;
-use crate::gallery::params::{self, Limits};
 use crate::gallery::ApiError;
 use crate::readthrough::{Answer, ReadThrough};
 
@@ -18,7 +18,7 @@ pub const PATH: &str = "/api/v1/content/unified";
 
 pub struct GalleryRoute {
     pub readthrough: Arc<ReadThrough>,
-    pub limits: Limits,
+    pub queries: ParsedQueries,
     pub timeout: Duration,
     pub cache_control: HeaderValue,
 }
@@ -26,11 +26,15 @@ pub struct GalleryRoute {
 impl GalleryRoute {
     pub async fn handle(&self, request_headers: &HeaderMap, raw_query: &str) -> Response<Body> {
         let started = Instant::now();
-        let query = match params::parse(raw_query, &self.limits) {
-            Ok(query) => query,
+        let parsed = match self.queries.parse(raw_query).await {
+            Ok(parsed) => parsed,
             Err(error) => return error_response(&error),
         };
-        let answer = tokio::time::timeout(self.timeout, self.readthrough.answer(&query)).await;
+        let answer = tokio::time::timeout(
+            self.timeout,
+            self.readthrough.answer(&parsed.query, &parsed.key),
+        )
+        .await;
         let (response, outcome) = match answer {
             Ok(Ok(answer)) => (
                 self.render(&answer, request_headers.get(IF_NONE_MATCH)),

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod cors;
 pub mod gallery;
+pub mod parsed_queries;
 pub mod response;
 pub mod router;
 pub mod server;

@@ -100,8 +100,13 @@ impl ReadThrough {
         self.clock.now_ms()
     }
 
-    pub async fn answer(self: &Arc<Self>, query: &GalleryQuery) -> Result<Answer, ApiError> {
-        let key = CacheKey::page(query);
+    /// The answer to `query`, whose page key is `key` (`CacheKey::page(query)`; the caller
+    /// may have it remembered).
+    pub async fn answer(
+        self: &Arc<Self>,
+        query: &GalleryQuery,
+        key: &CacheKey,
+    ) -> Result<Answer, ApiError> {
         let now = self.clock.now_ms();
 
         // L1. A stale entry that cannot answer now is kept as the stale-if-error fallback.
@@ -117,7 +122,7 @@ impl ReadThrough {
                 }
                 State::StaleWhileRevalidate => {
                     lookup("memory", "stale");
-                    self.revalidate(key, query);
+                    self.revalidate(key.clone(), query);
                     metrics::counter!("gallery_proxy_cache_stale_total", "reason" => "revalidate")
                         .increment(1);
                     return Ok(Answer {
@@ -135,7 +140,7 @@ impl ReadThrough {
         }
 
         // L2.
-        if let Some(entry) = self.fresh_from_redis(&key, now).await {
+        if let Some(entry) = self.fresh_from_redis(key, now).await {
             return Ok(Answer {
                 entry,
                 outcome: Outcome::Hit(Tier::Redis),
@@ -147,7 +152,7 @@ impl ReadThrough {
         let collapsed = lead.is_none();
         if let Some(lead) = lead {
             let this = self.clone();
-            let query = query.clone();
+            let (key, query) = (key.clone(), query.clone());
             tokio::spawn(async move {
                 let result = this.fill(&key, &query).await;
                 lead.finish(result);
