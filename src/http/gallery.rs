@@ -11,8 +11,9 @@ use http::{Response, StatusCode};
 use super::parsed_queries::ParsedQueries;
 use super::response::{json, with_body, Body};
 use crate::cache::entry::none_match;
+use crate::cache::{Entry, Outcome};
 use crate::gallery::ApiError;
-use crate::readthrough::{Answer, ReadThrough};
+use crate::readthrough::ReadThrough;
 
 pub const PATH: &str = "/api/v1/content/unified";
 
@@ -37,7 +38,13 @@ impl GalleryRoute {
         .await;
         let (response, outcome) = match answer {
             Ok(Ok(answer)) => (
-                self.render(&answer, request_headers.get(IF_NONE_MATCH)),
+                cached_response(
+                    &answer.entry,
+                    answer.outcome,
+                    self.readthrough.now_ms(),
+                    &self.cache_control,
+                    request_headers.get(IF_NONE_MATCH),
+                ),
                 answer.outcome.label(),
             ),
             Ok(Err(error)) => (error_response(&error), "error"),
@@ -52,31 +59,37 @@ impl GalleryRoute {
             .record(started.elapsed().as_secs_f64());
         response
     }
+}
 
-    fn render(&self, answer: &Answer, if_none_match: Option<&HeaderValue>) -> Response<Body> {
-        let now = self.readthrough.now_ms();
-        let entry = &answer.entry;
-        let not_modified = if_none_match.is_some_and(|v| none_match(v.as_bytes(), &entry.etag));
-        let mut response = if not_modified {
-            let mut response = with_body(StatusCode::NOT_MODIFIED, "application/json", "");
-            // A 304 has no body, and describes the 200 it stands for by its validators only.
-            response.headers_mut().remove(http::header::CONTENT_LENGTH);
-            response.headers_mut().remove(http::header::CONTENT_TYPE);
-            response
-        } else {
-            json(StatusCode::OK, entry.body.clone())
-        };
-        let headers = response.headers_mut();
-        headers.insert(ETAG, entry.etag.clone());
-        headers.insert(CACHE_CONTROL, self.cache_control.clone());
-        headers.insert(AGE, HeaderValue::from(entry.age_secs(now)));
-        let status = answer.outcome.cache_status(entry.ttl_secs(now));
-        headers.insert(
-            "cache-status",
-            HeaderValue::from_str(&status).expect("Cache-Status is ASCII"),
-        );
+/// The 200 (or 304, when `if_none_match` names its body) for a cached or freshly filled entry,
+/// at `now_ms`. Apart from `Age` and `Cache-Status` it is the same whichever tier answered.
+pub fn cached_response(
+    entry: &Entry,
+    outcome: Outcome,
+    now_ms: u64,
+    cache_control: &HeaderValue,
+    if_none_match: Option<&HeaderValue>,
+) -> Response<Body> {
+    let not_modified = if_none_match.is_some_and(|v| none_match(v.as_bytes(), &entry.etag));
+    let mut response = if not_modified {
+        let mut response = with_body(StatusCode::NOT_MODIFIED, "application/json", "");
+        // A 304 has no body, and describes the 200 it stands for by its validators only.
+        response.headers_mut().remove(http::header::CONTENT_LENGTH);
+        response.headers_mut().remove(http::header::CONTENT_TYPE);
         response
-    }
+    } else {
+        json(StatusCode::OK, entry.body.clone())
+    };
+    let headers = response.headers_mut();
+    headers.insert(ETAG, entry.etag.clone());
+    headers.insert(CACHE_CONTROL, cache_control.clone());
+    headers.insert(AGE, HeaderValue::from(entry.age_secs(now_ms)));
+    let status = outcome.cache_status(entry.ttl_secs(now_ms));
+    headers.insert(
+        "cache-status",
+        HeaderValue::from_str(&status).expect("Cache-Status is ASCII"),
+    );
+    response
 }
 
 fn error_response(error: &ApiError) -> Response<Body> {
