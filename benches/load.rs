@@ -3,15 +3,17 @@
 //!     DATABASE_URL=postgres://postgres@127.0.0.1:5432/gallery_full REDIS_URL=redis://127.0.0.1:6379 \
 //!         cargo bench --bench load -- [--rounds 5] [--seconds 3] [--connections 16] [--svg docs/cache-latency.svg]
 //!
-//! Servers, all in this process on one 2-thread runtime, answering the canonical one-tag page
+//! Servers, all in this process on one runtime (`--server-threads`, default 1, so the client's
+//! runtime, `--client-threads`, default 1, has the other core), answering the canonical one-tag page
 //! (page_size 25, all four source types):
-//! - bare: a plain hyper server returning the proxy's body for that page, nothing else;
+//! - bare: a plain hyper server returning the proxy's response for that page (its body and
+//!   its headers, captured once), nothing else;
 //! - L1: the proxy with its default tiers, the entry in memory;
 //! - L2: the proxy with the memory tier off, so every answer comes from Redis;
 //! - miss: the proxy with both tiers off, so every answer runs the SQL.
 //!
 //! Throughput: bare and L1 in alternating rounds of `--seconds` at `--connections` keep-alive
-//! connections (the client is another 2-thread runtime in this process); medians of the rounds.
+//! connections (the client is another runtime in this process); medians of the rounds.
 //! Latency: one connection, requests one after another, L1 against L2, and the miss against the
 //! same SQL called directly (`GalleryService::answer`, no HTTP, no cache). Prints Markdown and
 //! draws the latency distributions as an SVG.
@@ -42,6 +44,9 @@ struct Args {
     seconds: f64,
     connections: usize,
     latency_requests: usize,
+    /// Worker threads of the servers' runtime and of the client's.
+    server_threads: usize,
+    client_threads: usize,
     svg: Option<String>,
 }
 
@@ -57,37 +62,37 @@ fn args() -> Args {
         seconds: value("--seconds").map_or(3.0, |v| v.parse().unwrap()),
         connections: value("--connections").map_or(16, |v| v.parse().unwrap()),
         latency_requests: value("--latency-requests").map_or(5000, |v| v.parse().unwrap()),
+        server_threads: value("--server-threads").map_or(1, |v| v.parse().unwrap()),
+        client_threads: value("--client-threads").map_or(1, |v| v.parse().unwrap()),
         svg: value("--svg"),
     }
 }
 
-fn runtime(name: &str) -> Runtime {
+fn runtime(name: &str, threads: usize) -> Runtime {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(threads)
         .thread_name(name)
         .enable_all()
         .build()
         .unwrap()
 }
 
-/// A plain hyper server that answers every request with `body`.
-async fn bare_server(body: Bytes) -> SocketAddr {
+/// A plain hyper server that answers every request with `body` and the fixed `headers`
+/// (the proxy's own, captured once, so both send the same bytes).
+async fn bare_server(body: Bytes, headers: http::HeaderMap) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
             let (stream, _) = listener.accept().await.unwrap();
             let _ = stream.set_nodelay(true);
-            let body = body.clone();
+            let (body, headers) = (body.clone(), headers.clone());
             tokio::spawn(async move {
                 let service = service_fn(move |_request| {
-                    let body = body.clone();
+                    let (body, headers) = (body.clone(), headers.clone());
                     async move {
                         let mut response = hyper::Response::new(Full::new(body));
-                        response.headers_mut().insert(
-                            http::header::CONTENT_TYPE,
-                            http::HeaderValue::from_static("application/json"),
-                        );
+                        *response.headers_mut() = headers;
                         Ok::<_, Infallible>(response)
                     }
                 });
@@ -183,8 +188,8 @@ fn main() {
     let database_url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/gallery_full".into());
     let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let servers = runtime("servers");
-    let client = runtime("client");
+    let servers = runtime("servers", args.server_threads);
+    let client = runtime("client", args.client_threads);
     let prefix = format!("gp-load:{}:", std::process::id());
 
     let base = || {
@@ -221,8 +226,8 @@ fn main() {
         miss.cache.memory_bytes = 0;
         (proxy(l1).await, proxy(l2).await, proxy(miss).await)
     });
-    // Fill once (L1 and Redis), and take the body the bare server will send.
-    let body = client.block_on(async {
+    // Fill once (L1 and Redis), and take the body and headers the bare server will send.
+    let (body, headers) = client.block_on(async {
         let mut sender = connect(l1).await;
         let request = hyper::Request::get(&target)
             .header("host", l1.to_string())
@@ -230,15 +235,21 @@ fn main() {
             .unwrap();
         let response = sender.send_request(request).await.unwrap();
         assert_eq!(response.status(), 200);
-        response.into_body().collect().await.unwrap().to_bytes()
+        let headers = response.headers().clone();
+        (
+            response.into_body().collect().await.unwrap().to_bytes(),
+            headers,
+        )
     });
-    let bare = servers.block_on(bare_server(body.clone()));
+    let bare = servers.block_on(bare_server(body.clone(), headers));
     println!(
-        "Canonical one-tag page: {} bytes; {} rounds of {} s at {} connections\n",
+        "Canonical one-tag page: {} bytes; {} rounds of {} s at {} connections; {} server and {} client worker threads\n",
         body.len(),
         args.rounds,
         args.seconds,
-        args.connections
+        args.connections,
+        args.server_threads,
+        args.client_threads
     );
 
     // Throughput, alternating so both see the same machine conditions.

@@ -15,6 +15,7 @@ use crate::http::admin::Admin;
 use crate::http::cors::Cors;
 use crate::http::gallery::GalleryRoute;
 use crate::http::parsed_queries::ParsedQueries;
+use crate::http::request_metrics::RequestMetrics;
 use crate::http::router::{route, ApiState};
 use crate::http::server::serve;
 use crate::readthrough::ReadThrough;
@@ -39,6 +40,8 @@ impl App {
 
     /// As [`App::build`], with the clock freshness is judged by (tests move it).
     pub async fn build_with_clock(settings: &Settings, clock: SharedClock) -> anyhow::Result<App> {
+        // The recorder first: metric handles registered below must reach it.
+        let metrics = telemetry::prometheus();
         let pool = postgres::pool(&settings.database)?;
         let api_listener = TcpListener::bind(settings.listen_addr()?).await?;
         let admin_listener = TcpListener::bind(settings.admin_listen_addr()?).await?;
@@ -56,18 +59,19 @@ impl App {
             clock,
             Duration::from_millis(settings.cache.fill_wait_ms),
             Duration::from_millis(settings.redis.lock_wait_ms),
+            Duration::from_millis(settings.server.request_timeout_ms),
         ));
         let api = Arc::new(ApiState {
             gallery: GalleryRoute {
                 readthrough,
                 queries: ParsedQueries::new(settings.limits(), 16 * 1024 * 1024),
-                timeout: Duration::from_millis(settings.server.request_timeout_ms),
                 cache_control: http::HeaderValue::from_str(&settings.cache.cache_control)?,
             },
             cors: Cors::new(settings.cors.allowed_origins.clone()),
+            metrics: RequestMetrics::new(),
         });
         let admin = Arc::new(Admin {
-            metrics: telemetry::prometheus(),
+            metrics,
             pool,
             memory,
         });

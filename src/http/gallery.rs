@@ -3,12 +3,13 @@
 //! 304 when `If-None-Match` names the body the 200 would carry.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use http::header::{HeaderMap, HeaderValue, AGE, CACHE_CONTROL, ETAG, IF_NONE_MATCH};
 use http::{Response, StatusCode};
 
 use super::parsed_queries::ParsedQueries;
+use super::request_metrics::RequestMetrics;
 use super::response::{json, with_body, Body};
 use crate::cache::entry::none_match;
 use crate::cache::{Entry, Outcome};
@@ -20,24 +21,25 @@ pub const PATH: &str = "/api/v1/content/unified";
 pub struct GalleryRoute {
     pub readthrough: Arc<ReadThrough>,
     pub queries: ParsedQueries,
-    pub timeout: Duration,
     pub cache_control: HeaderValue,
 }
 
 impl GalleryRoute {
-    pub async fn handle(&self, request_headers: &HeaderMap, raw_query: &str) -> Response<Body> {
-        let started = Instant::now();
+    /// Answers one request that arrived at `started`, recording its latency per cache outcome.
+    pub async fn handle(
+        &self,
+        request_headers: &HeaderMap,
+        raw_query: &str,
+        started: Instant,
+        metrics: &RequestMetrics,
+    ) -> Response<Body> {
         let parsed = match self.queries.parse(raw_query).await {
             Ok(parsed) => parsed,
             Err(error) => return error_response(&error),
         };
-        let answer = tokio::time::timeout(
-            self.timeout,
-            self.readthrough.answer(&parsed.query, &parsed.key),
-        )
-        .await;
+        let answer = self.readthrough.answer(&parsed.query, &parsed.key).await;
         let (response, outcome) = match answer {
-            Ok(Ok(answer)) => (
+            Ok(answer) => (
                 cached_response(
                     &answer.entry,
                     answer.outcome,
@@ -47,16 +49,9 @@ impl GalleryRoute {
                 ),
                 answer.outcome.label(),
             ),
-            Ok(Err(error)) => (error_response(&error), "error"),
-            Err(_) => (
-                error_response(&ApiError::StatementTimeout {
-                    timeout: format!("{}s", self.timeout.as_secs()),
-                }),
-                "error",
-            ),
+            Err(error) => (error_response(&error), "error"),
         };
-        metrics::histogram!("gallery_proxy_gallery_request_duration_seconds", "cache" => outcome)
-            .record(started.elapsed().as_secs_f64());
+        metrics.gallery(outcome, started.elapsed().as_secs_f64());
         response
     }
 }

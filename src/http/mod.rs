@@ -4,6 +4,7 @@ pub mod admin;
 pub mod cors;
 pub mod gallery;
 pub mod parsed_queries;
+pub mod request_metrics;
 pub mod response;
 pub mod router;
 pub mod server;

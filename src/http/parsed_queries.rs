@@ -22,7 +22,9 @@ pub struct Parsed {
 
 pub struct ParsedQueries {
     limits: Limits,
-    remembered: Cache<Box<str>, Arc<Parsed>>,
+    /// foldhash, seeded per process: query strings come from clients, but SipHash over a few
+    /// hundred bytes per hit was measurable.
+    remembered: Cache<Box<str>, Arc<Parsed>, foldhash::quality::RandomState>,
 }
 
 impl ParsedQueries {
@@ -35,7 +37,7 @@ impl ParsedQueries {
                 .weigher(|raw: &Box<str>, parsed: &Arc<Parsed>| {
                     (raw.len() + parsed.key.text().len() + 512) as u32
                 })
-                .build(),
+                .build_with_hasher(foldhash::quality::RandomState::default()),
         }
     }
 

@@ -7,30 +7,14 @@ use http::{Method, Request, Response, StatusCode};
 
 use super::cors::Cors;
 use super::gallery::{self, GalleryRoute};
+use super::request_metrics::{RequestMetrics, Route};
 use super::response::{detail, Body};
 
 /// What the API listener needs to answer.
 pub struct ApiState {
     pub gallery: GalleryRoute,
     pub cors: Cors,
-}
-
-/// The route label on metrics: a small fixed set, never the path.
-#[derive(Clone, Copy)]
-enum Route {
-    Gallery,
-    Preflight,
-    Other,
-}
-
-impl Route {
-    fn as_str(self) -> &'static str {
-        match self {
-            Route::Gallery => "gallery",
-            Route::Preflight => "preflight",
-            Route::Other => "other",
-        }
-    }
+    pub metrics: RequestMetrics,
 }
 
 pub async fn route<B>(state: Arc<ApiState>, request: Request<B>) -> Response<Body> {
@@ -40,7 +24,10 @@ pub async fn route<B>(state: Arc<ApiState>, request: Request<B>) -> Response<Bod
     } else if request.uri().path() == gallery::PATH {
         let response = if request.method() == Method::GET {
             let query = request.uri().query().unwrap_or("");
-            state.gallery.handle(request.headers(), query).await
+            state
+                .gallery
+                .handle(request.headers(), query, started, &state.metrics)
+                .await
         } else {
             let mut response = detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
             response
@@ -56,9 +43,10 @@ pub async fn route<B>(state: Arc<ApiState>, request: Request<B>) -> Response<Bod
     if !matches!(route, Route::Preflight) {
         state.cors.decorate(request.headers(), &mut response);
     }
-    let status = response.status().as_str().to_owned();
-    metrics::counter!("gallery_proxy_http_requests_total", "route" => route.as_str(), "status" => status.clone()).increment(1);
-    metrics::histogram!("gallery_proxy_http_request_duration_seconds", "route" => route.as_str(), "status" => status)
-        .record(started.elapsed().as_secs_f64());
+    state.metrics.request(
+        route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     response
 }

@@ -53,6 +53,8 @@ pub struct ReadThrough {
     fill_wait: Duration,
     /// Longest wait for a fill led by another process (then fill here).
     lock_wait: Duration,
+    /// Longest time for everything after the memory lookup.
+    request_timeout: Duration,
 }
 
 /// When a count was read and until when it is fresh.
@@ -71,6 +73,7 @@ impl ReadThrough {
         clock: SharedClock,
         fill_wait: Duration,
         lock_wait: Duration,
+        request_timeout: Duration,
     ) -> ReadThrough {
         ReadThrough {
             service,
@@ -81,6 +84,7 @@ impl ReadThrough {
             clock,
             fill_wait,
             lock_wait,
+            request_timeout,
         }
     }
 
@@ -114,7 +118,7 @@ impl ReadThrough {
         match self.memory.page(key.digest()).await {
             Some(entry) => match self.policy.state(&entry, now) {
                 State::Fresh => {
-                    lookup("memory", "hit");
+                    memory_hits().increment(1);
                     return Ok(Answer {
                         entry,
                         outcome: Outcome::Hit(Tier::Memory),
@@ -139,7 +143,35 @@ impl ReadThrough {
             None => lookup("memory", "miss"),
         }
 
-        // L2.
+        // Only what follows can take long, so only it is bounded by the request timeout (a
+        // timer per memory hit was a measurable share of its cost).
+        match tokio::time::timeout(
+            self.request_timeout,
+            self.beyond_memory(query, key, now, fallback.clone()),
+        )
+        .await
+        {
+            Ok(answer) => answer,
+            Err(_) => {
+                let error = ApiError::StatementTimeout {
+                    timeout: format!("{}s", self.request_timeout.as_secs()),
+                };
+                match fallback {
+                    Some(entry) => Ok(self.stale_if_error(entry, &error)),
+                    None => Err(error),
+                }
+            }
+        }
+    }
+
+    /// L2, then one fill per key, then the stale-if-error fallback.
+    async fn beyond_memory(
+        self: &Arc<Self>,
+        query: &GalleryQuery,
+        key: &CacheKey,
+        now: u64,
+        fallback: Option<Arc<Entry>>,
+    ) -> Result<Answer, ApiError> {
         if let Some(entry) = self.fresh_from_redis(key, now).await {
             return Ok(Answer {
                 entry,
@@ -180,19 +212,20 @@ impl ReadThrough {
                 },
                 entry: filled.entry,
             }),
-            (Err(error), Some(entry)) => {
-                tracing::warn!(%error, "serving a stale entry: the database failed");
-                metrics::counter!("gallery_proxy_cache_stale_total", "reason" => "error")
-                    .increment(1);
-                Ok(Answer {
-                    entry,
-                    outcome: Outcome::StaleIfError {
-                        tier: Tier::Memory,
-                        status: error.status(),
-                    },
-                })
-            }
+            (Err(error), Some(entry)) => Ok(self.stale_if_error(entry, &error)),
             (Err(error), None) => Err(error),
+        }
+    }
+
+    fn stale_if_error(&self, entry: Arc<Entry>, error: &ApiError) -> Answer {
+        tracing::warn!(%error, "serving a stale entry: the database failed");
+        metrics::counter!("gallery_proxy_cache_stale_total", "reason" => "error").increment(1);
+        Answer {
+            entry,
+            outcome: Outcome::StaleIfError {
+                tier: Tier::Memory,
+                status: error.status(),
+            },
         }
     }
 
@@ -369,6 +402,15 @@ impl ReadThrough {
         }
         Ok((total, Some(age)))
     }
+}
+
+/// The memory-hit counter's handle, registered on first use (always after the recorder is
+/// installed at start-up): the hottest series, not looked up per request.
+fn memory_hits() -> &'static metrics::Counter {
+    static HITS: std::sync::OnceLock<metrics::Counter> = std::sync::OnceLock::new();
+    HITS.get_or_init(|| {
+        metrics::counter!("gallery_proxy_cache_lookups_total", "tier" => "memory", "outcome" => "hit")
+    })
 }
 
 fn lookup(tier: &'static str, outcome: &'static str) {

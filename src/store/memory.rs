@@ -15,10 +15,43 @@ use crate::cache::{Entry, Policy};
 
 pub type Digest = [u8; 32];
 
+type Entries = Cache<Digest, Arc<Entry>, DigestHash>;
+
 #[derive(Clone)]
 pub struct MemoryTier {
-    pages: Cache<Digest, Arc<Entry>>,
-    counts: Cache<Digest, Arc<Entry>>,
+    pages: Entries,
+    counts: Entries,
+}
+
+/// Keys are SHA-256 digests, already uniform and not choosable by a client, so eight of their
+/// bytes are a hash: no need to run SipHash over all 32 on every lookup.
+#[derive(Clone, Default)]
+pub struct DigestHash;
+
+impl std::hash::BuildHasher for DigestHash {
+    type Hasher = DigestHasher;
+
+    fn build_hasher(&self) -> DigestHasher {
+        DigestHasher(0)
+    }
+}
+
+#[derive(Default)]
+pub struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // `[u8; 32]` hashes as its bytes (no length prefix for arrays); fold in whatever comes.
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
+        }
+    }
 }
 
 /// Expires an entry at the end of its last stale window, by the same clock freshness uses.
@@ -64,7 +97,7 @@ impl MemoryTier {
                     clock: clock.clone(),
                     keep_stale_ms: policy.keep_stale_ms(),
                 })
-                .build()
+                .build_with_hasher(DigestHash)
         };
         MemoryTier {
             pages: build(max_bytes - max_bytes / 16),
@@ -108,7 +141,7 @@ impl MemoryTier {
     }
 }
 
-async fn store(cache: &Cache<Digest, Arc<Entry>>, key: Digest, entry: Arc<Entry>) -> bool {
+async fn store(cache: &Entries, key: Digest, entry: Arc<Entry>) -> bool {
     let capacity = cache.policy().max_capacity().unwrap_or(0);
     if u64::from(entry.weight()) > capacity {
         return false;
