@@ -18,7 +18,9 @@ use crate::http::parsed_queries::ParsedQueries;
 use crate::http::request_metrics::RequestMetrics;
 use crate::http::router::{route, ApiState};
 use crate::http::server::serve;
-use crate::readthrough::ReadThrough;
+use crate::invalidation::consumer::{Consumer, ConsumerSettings};
+use crate::invalidation::generations::Generations;
+use crate::readthrough::{FillPause, ReadThrough};
 use crate::service::GalleryService;
 use crate::store::memory::MemoryTier;
 use crate::store::postgres;
@@ -30,31 +32,80 @@ pub struct App {
     admin_listener: TcpListener,
     api: Arc<ApiState>,
     admin: Arc<Admin>,
+    consumer: Consumer,
     grace: Duration,
+}
+
+/// What tests may change about a build besides the settings.
+#[derive(Clone)]
+pub struct BuildOptions {
+    /// The clock freshness is judged by (tests move it).
+    pub clock: SharedClock,
+    /// A gate every fill waits at between its SQL and its store (tests of the fence).
+    pub fill_pause: Option<Arc<FillPause>>,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            clock: Arc::new(SystemClock),
+            fill_pause: None,
+        }
+    }
 }
 
 impl App {
     pub async fn build(settings: &Settings) -> anyhow::Result<App> {
-        App::build_with_clock(settings, Arc::new(SystemClock)).await
+        App::build_with(settings, BuildOptions::default()).await
     }
 
-    /// As [`App::build`], with the clock freshness is judged by (tests move it).
+    /// As [`App::build`], with the clock freshness is judged by.
     pub async fn build_with_clock(settings: &Settings, clock: SharedClock) -> anyhow::Result<App> {
+        let options = BuildOptions {
+            clock,
+            ..BuildOptions::default()
+        };
+        App::build_with(settings, options).await
+    }
+
+    pub async fn build_with(settings: &Settings, options: BuildOptions) -> anyhow::Result<App> {
+        let clock = options.clock;
         // The recorder first: metric handles registered below must reach it.
         let metrics = telemetry::prometheus();
         let pool = postgres::pool(&settings.database)?;
+        // Its own two connections: one LISTENs for good, one reads the outbox.
+        let events_pool = postgres::small_pool(&settings.database, 2)?;
         let api_listener = TcpListener::bind(settings.listen_addr()?).await?;
         let admin_listener = TcpListener::bind(settings.admin_listen_addr()?).await?;
         let policy = settings.cache.policy();
         let memory = MemoryTier::new(settings.cache.memory_bytes, &policy, clock.clone());
         let redis = match &settings.redis.url {
-            Some(url) => Some(RedisTier::new(url, &settings.redis, clock.clone())?),
+            Some(url) => Some(Arc::new(RedisTier::new(
+                url,
+                &settings.redis,
+                settings.replay_ms(),
+                clock.clone(),
+            )?)),
             None => None,
+        };
+        let generations = Arc::new(Generations::new(settings.max_entry_life_ms()));
+        let consumer = Consumer {
+            pool: events_pool.clone(),
+            generations: generations.clone(),
+            redis: redis.clone(),
+            clock: clock.clone(),
+            settings: ConsumerSettings {
+                poll_ms: settings.invalidation.poll_ms,
+                replay_ms: settings.replay_ms(),
+                retention_ms: settings.invalidation.retention_s * 1000,
+            },
         };
         let readthrough = Arc::new(ReadThrough::new(
             GalleryService::new(pool.clone(), settings.statement_timeout()),
             memory.clone(),
             redis,
+            generations,
+            options.fill_pause,
             policy,
             clock,
             Duration::from_millis(settings.cache.fill_wait_ms),
@@ -73,13 +124,17 @@ impl App {
         let admin = Arc::new(Admin {
             metrics,
             pool,
+            events_pool,
             memory,
+            purge_token: settings.invalidation.purge_token.clone(),
+            queries: ParsedQueries::new(settings.limits(), 1024 * 1024),
         });
         Ok(App {
             api_listener,
             admin_listener,
             api,
             admin,
+            consumer,
             grace: Duration::from_millis(settings.server.shutdown_grace_ms),
         })
     }
@@ -96,13 +151,15 @@ impl App {
             .expect("a bound listener has an address")
     }
 
-    /// Serves both listeners until `shutdown` resolves, then drains within the grace period.
+    /// Serves both listeners and applies change events until `shutdown` resolves, then drains
+    /// within the grace period.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let (stop_tx, stop_rx) = watch::channel(false);
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop_tx.send(true);
         });
+        let consumer = tokio::spawn(self.consumer.run(stop_rx.clone()));
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stop| *stop).await;
         };
@@ -124,7 +181,9 @@ impl App {
             self.grace,
         );
         tokio::join!(api_server, admin_server);
+        let _ = consumer.await;
         self.api.gallery.readthrough.service().pool().close().await;
+        self.admin.events_pool.close().await;
     }
 }
 

@@ -20,6 +20,7 @@ pub struct Settings {
     pub cache: CacheSettings,
     pub limits: LimitSettings,
     pub cors: CorsSettings,
+    pub invalidation: InvalidationSettings,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -106,6 +107,21 @@ pub struct LimitSettings {
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+pub struct InvalidationSettings {
+    /// The outbox is read on every wake-up and at least this often besides (a lost wake-up
+    /// costs at most this much lag).
+    pub poll_ms: u64,
+    /// Change events are kept this long, then pruned. A proxy disconnected for longer
+    /// invalidates everything when it comes back.
+    pub retention_s: u64,
+    /// Bearer token of the admin purge endpoints (`GALLERY_PROXY_PURGE_TOKEN`, environment
+    /// only: a secret stays out of files). Unset: every purge is refused.
+    #[serde(skip)]
+    pub purge_token: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct CorsSettings {
     /// Origins answered with credentialed CORS headers; upstream's list by default.
     pub allowed_origins: Vec<String>,
@@ -182,6 +198,16 @@ impl CacheSettings {
     }
 }
 
+impl Default for InvalidationSettings {
+    fn default() -> Self {
+        InvalidationSettings {
+            poll_ms: 1_000,
+            retention_s: 3_600,
+            purge_token: None,
+        }
+    }
+}
+
 impl Default for LimitSettings {
     fn default() -> Self {
         let limits = Limits::default();
@@ -218,6 +244,7 @@ impl Default for Settings {
             cache: CacheSettings::default(),
             limits: LimitSettings::default(),
             cors: CorsSettings::default(),
+            invalidation: InvalidationSettings::default(),
         }
     }
 }
@@ -246,6 +273,7 @@ pub const ENV_KEYS: &[&str] = &[
     "GALLERY_PROXY_UPSTREAM",
     "GALLERY_PROXY_DB_MAX_CONNECTIONS",
     "GALLERY_PROXY_STATEMENT_TIMEOUT_MS",
+    "GALLERY_PROXY_PURGE_TOKEN",
 ];
 
 impl Settings {
@@ -300,6 +328,9 @@ impl Settings {
                     format!("not a number: {v:?}"),
                 )
             })?;
+        }
+        if let Some(v) = env("GALLERY_PROXY_PURGE_TOKEN") {
+            self.invalidation.purge_token = Some(v).filter(|v| !v.is_empty());
         }
         if let Some(v) = env("GALLERY_PROXY_STATEMENT_TIMEOUT_MS") {
             self.database.statement_timeout_ms = v.parse().map_err(|_| {
@@ -372,6 +403,8 @@ impl Settings {
                 u64::from(self.redis.breaker_failures),
             ),
             ("redis.lock_ttl_ms", self.redis.lock_ttl_ms),
+            ("invalidation.poll_ms", self.invalidation.poll_ms),
+            ("invalidation.retention_s", self.invalidation.retention_s),
             ("limits.max_tags", self.limits.max_tags as u64),
             (
                 "limits.max_search_chars",
@@ -381,6 +414,12 @@ impl Settings {
             if value == 0 {
                 return Err(bad(key, "must be greater than 0"));
             }
+        }
+        if self.invalidation.retention_s < self.cache.ttl_max_s * 2 {
+            return Err(bad(
+                "invalidation.retention_s",
+                "must be at least twice cache.ttl_max_s (a restarting proxy replays that much)",
+            ));
         }
         if self.cache.ttl_max_s < self.cache.ttl_min_s {
             return Err(bad(
@@ -426,6 +465,21 @@ impl Settings {
             max_tags: self.limits.max_tags,
             max_search_chars: self.limits.max_search_chars,
         }
+    }
+
+    /// The longest an entry can be of use after its fence was read: freshness, the longer stale
+    /// window, and a fill as slow as the request timeout allows.
+    pub fn max_entry_life_ms(&self) -> u64 {
+        let cache = &self.cache;
+        (cache.ttl_max_s + cache.stale_while_revalidate_s.max(cache.stale_if_error_s)) * 1000
+            + self.server.request_timeout_ms
+    }
+
+    /// How far back a starting consumer re-applies events, and how long a Redis invalidation
+    /// stamp lives: longer than any Redis entry fenced before it (Redis keeps entries only while
+    /// fresh).
+    pub fn replay_ms(&self) -> u64 {
+        self.cache.ttl_max_s * 1000 + self.server.request_timeout_ms + 60_000
     }
 
     pub fn statement_timeout(&self) -> Duration {

@@ -13,6 +13,7 @@ use crate::gallery::cursor::Cursor;
 use crate::gallery::query::{Position, SortField};
 use crate::gallery::render::{render_early_empty, render_page, ItemRow, Pagination};
 use crate::gallery::{ApiError, GalleryQuery};
+use crate::invalidation::deps::Shown;
 use crate::store::postgres::{self as db, DbError, PageRequest, Walk};
 
 #[derive(Clone)]
@@ -37,7 +38,9 @@ impl GalleryService {
     /// The response body for `query`, everything read from PostgreSQL.
     pub async fn answer(&self, query: &GalleryQuery) -> Result<String, ApiError> {
         let count = async { self.count(query).await.map(|n| (n, ())) };
-        self.answer_with(query, count).await.map(|(body, _)| body)
+        self.answer_with(query, count)
+            .await
+            .map(|(body, _, _)| body)
     }
 
     /// `total_count` for `query` (which must select some partition), from PostgreSQL.
@@ -47,12 +50,13 @@ impl GalleryService {
 
     /// The response body for `query`, with `total_count` from `count` (which the caller may
     /// answer from a cache; it runs concurrently with the page query and yields the count and
-    /// whatever the caller wants back about it, `None` when the answer needed no count).
+    /// whatever the caller wants back about it, `None` when the answer needed no count), and
+    /// what the body shows (for its cache dependencies).
     pub async fn answer_with<T>(
         &self,
         query: &GalleryQuery,
         count: impl Future<Output = Result<(u64, T), DbError>>,
-    ) -> Result<(String, Option<T>), ApiError> {
+    ) -> Result<(String, Option<T>, Shown), ApiError> {
         self.answer_inner(query, count)
             .await
             .map_err(|e| self.api_error(e))
@@ -62,12 +66,17 @@ impl GalleryService {
         &self,
         query: &GalleryQuery,
         count: impl Future<Output = Result<(u64, T), DbError>>,
-    ) -> Result<(String, Option<T>), DbError> {
+    ) -> Result<(String, Option<T>, Shown), DbError> {
         if query.sources.is_empty() {
-            let stats = db::fetch_stats(&self.pool, query.user_id).await?;
+            let (stats, source) = db::fetch_stats(&self.pool, query.user_id).await?;
+            let shown = Shown {
+                stats: Some(source),
+                ..Shown::default()
+            };
             return Ok((
                 render_early_empty(query.page, query.page_size, &stats),
                 None,
+                shown,
             ));
         }
         let request = page_request(query);
@@ -152,9 +161,18 @@ impl GalleryService {
                 Position::Offset => None,
             },
         };
+        let mut creators: Vec<_> = items.iter().map(|i| i.creator_id).collect();
+        creators.sort_unstable();
+        creators.dedup();
+        let shown = Shown {
+            items: items.iter().map(|i| (i.kind, i.id)).collect(),
+            creators,
+            stats: stats.as_ref().map(|(_, source)| *source),
+        };
         Ok((
-            render_page(&items, &pagination, stats.as_ref()),
+            render_page(&items, &pagination, stats.as_ref().map(|(s, _)| s)),
             Some(about_count),
+            shown,
         ))
     }
 

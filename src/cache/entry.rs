@@ -1,13 +1,21 @@
 //! A cached answer: the body with what is needed to answer honestly about it (when the
-//! database was read, how long it stays fresh, its ETag), and its versioned Redis encoding.
+//! database was read, how long it stays fresh, its ETag), what invalidates it (its
+//! dependencies and the fences read before its SQL), and its versioned Redis encoding.
+
+use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::HeaderValue;
 use sha2::{Digest, Sha256};
 
+use crate::invalidation::deps::Deps;
+
 /// Leads every Redis value; the byte after it is the encoding version.
 const MAGIC: &[u8; 2] = b"GP";
-const ENCODING_VERSION: u8 = 1;
+/// 2: dependencies and the Redis fence added.
+const ENCODING_VERSION: u8 = 2;
+/// Fixed part of the encoding: magic, version, fill time, freshness, fence, ETag length.
+const HEADER_LEN: usize = 2 + 1 + 8 + 8 + 8 + 2;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry {
@@ -19,16 +27,38 @@ pub struct Entry {
     pub filled_at_ms: u64,
     /// Freshness lifetime from `filled_at_ms`.
     pub fresh_ms: u64,
+    /// What invalidates it (`invalidation::deps`).
+    pub deps: Arc<Deps>,
+    /// This process's invalidation sequence read before its data was read (or, for an entry
+    /// read from Redis, before that read): see `invalidation::generations`. Not encoded.
+    pub local_fence: u64,
+    /// The Redis invalidation counter read before its data was read; `None` when Redis did not
+    /// answer then, and the entry may not go to Redis.
+    pub redis_fence: Option<u64>,
 }
 
 impl Entry {
     pub fn new(body: Bytes, filled_at_ms: u64, fresh_ms: u64) -> Entry {
+        Entry::fenced(body, filled_at_ms, fresh_ms, Arc::default(), 0, None)
+    }
+
+    pub fn fenced(
+        body: Bytes,
+        filled_at_ms: u64,
+        fresh_ms: u64,
+        deps: Arc<Deps>,
+        local_fence: u64,
+        redis_fence: Option<u64>,
+    ) -> Entry {
         let etag = etag_of(&body);
         Entry {
             body,
             etag,
             filled_at_ms,
             fresh_ms,
+            deps,
+            local_fence,
+            redis_fence,
         }
     }
 
@@ -47,40 +77,65 @@ impl Entry {
         remaining.div_euclid(1000)
     }
 
-    /// What `memory` and `redis` weigh: the body and a fixed allowance for the rest.
+    /// What `memory` and `redis` weigh: the body, the dependencies and a fixed allowance.
     pub fn weight(&self) -> u32 {
-        (self.body.len() + self.etag.len() + 96).min(u32::MAX as usize) as u32
+        (self.body.len() + self.etag.len() + self.deps.weight() + 128).min(u32::MAX as usize) as u32
     }
 
-    /// `GP`, version, fill time, freshness, ETag length and bytes, body.
+    /// `GP`, version, fill time, freshness, Redis fence (`u64::MAX` for none), ETag length and
+    /// bytes, dependency count, each dependency's length and bytes, body.
     pub fn encode(&self) -> Vec<u8> {
         let etag = self.etag.as_bytes();
-        let mut out = BytesMut::with_capacity(21 + etag.len() + self.body.len());
+        let deps = self.deps.names();
+        let deps_len: usize = deps.iter().map(|d| d.len() + 2).sum();
+        let mut out =
+            BytesMut::with_capacity(HEADER_LEN + etag.len() + 2 + deps_len + self.body.len());
         out.put_slice(MAGIC);
         out.put_u8(ENCODING_VERSION);
         out.put_u64(self.filled_at_ms);
         out.put_u64(self.fresh_ms);
+        out.put_u64(self.redis_fence.unwrap_or(u64::MAX));
         out.put_u16(etag.len() as u16);
         out.put_slice(etag);
+        out.put_u16(deps.len() as u16);
+        for dep in deps {
+            out.put_u16(dep.len() as u16);
+            out.put_slice(dep.as_bytes());
+        }
         out.put_slice(&self.body);
         out.to_vec()
     }
 
     /// `None` for anything this version did not write (another release, a corrupt value).
+    /// The local fence is 0: the reader sets its own.
     pub fn decode(bytes: &[u8]) -> Option<Entry> {
         let mut buf = bytes;
-        if buf.len() < 21 || &buf[..2] != MAGIC || buf[2] != ENCODING_VERSION {
+        if buf.len() < HEADER_LEN || &buf[..2] != MAGIC || buf[2] != ENCODING_VERSION {
             return None;
         }
         buf.advance(3);
         let filled_at_ms = buf.get_u64();
         let fresh_ms = buf.get_u64();
+        let redis_fence = Some(buf.get_u64()).filter(|f| *f != u64::MAX);
         let etag_len = usize::from(buf.get_u16());
-        if buf.len() < etag_len {
+        if buf.len() < etag_len + 2 {
             return None;
         }
         let etag = HeaderValue::from_bytes(&buf[..etag_len]).ok()?;
         buf.advance(etag_len);
+        let count = usize::from(buf.get_u16());
+        let mut names = Vec::with_capacity(count);
+        for _ in 0..count {
+            if buf.len() < 2 {
+                return None;
+            }
+            let len = usize::from(buf.get_u16());
+            if buf.len() < len {
+                return None;
+            }
+            names.push(std::str::from_utf8(&buf[..len]).ok()?.to_string());
+            buf.advance(len);
+        }
         let body = Bytes::copy_from_slice(buf);
         if etag != etag_of(&body) {
             return None;
@@ -90,6 +145,9 @@ impl Entry {
             etag,
             filled_at_ms,
             fresh_ms,
+            deps: Arc::new(Deps::from_names(names)),
+            local_fence: 0,
+            redis_fence,
         })
     }
 }
@@ -125,15 +183,18 @@ mod tests {
 
     #[test]
     fn encoding_round_trips_and_rejects_other_versions() {
-        let entry = Entry::new(
+        let entry = Entry::fenced(
             Bytes::from_static(b"{\"items\":[]}"),
             1_700_000_000_123,
             300_000,
+            Arc::new(Deps::from_names(vec!["all".into(), "tag:auto:x".into()])),
+            0,
+            Some(42),
         );
         let bytes = entry.encode();
         assert_eq!(Entry::decode(&bytes), Some(entry.clone()));
         let mut other = bytes.clone();
-        other[2] = 2;
+        other[2] = 1;
         assert_eq!(Entry::decode(&other), None);
         let mut corrupt = bytes;
         *corrupt.last_mut().unwrap() ^= 1;

@@ -4,7 +4,14 @@
 //!
 //! `total_count` is its own entry (see [`CacheKey::count`]): every page of one query shares it,
 //! so page 2 after page 1 costs only the page query. A page built on a cached count carries the
-//! count's fill time (its oldest data) and expires no later than the count.
+//! count's fill time (its oldest data), expires no later than the count, and takes the count's
+//! fences and dependencies as well as its own.
+//!
+//! Writes (invariant 2): every entry is checked against the invalidations applied since its
+//! fences were read ([`Generations`] in memory, the counter stamps in Redis) before it answers,
+//! fresh or stale. An invalidated entry never answers, not even as stale-if-error. Fences are
+//! read before the SQL, so a fill that read before a write is dead once the write is applied,
+//! whenever it is stored.
 
 mod flight;
 
@@ -17,10 +24,12 @@ use crate::cache::clock::SharedClock;
 use crate::cache::{Entry, Outcome, Policy, State, Tier};
 use crate::gallery::key::CacheKey;
 use crate::gallery::{ApiError, GalleryQuery};
+use crate::invalidation::deps;
+use crate::invalidation::generations::Generations;
 use crate::service::GalleryService;
 use crate::store::memory::{Digest, MemoryTier};
 use crate::store::postgres::DbError;
-use crate::store::redis::{Family, Lock, RedisTier};
+use crate::store::redis::{Family, Got, Lock, RedisTier};
 
 pub use flight::Flights;
 
@@ -45,7 +54,10 @@ pub struct Answer {
 pub struct ReadThrough {
     service: GalleryService,
     memory: MemoryTier,
-    redis: Option<RedisTier>,
+    redis: Option<Arc<RedisTier>>,
+    generations: Arc<Generations>,
+    /// Paused between a fill's SQL and its store (tests of the fence only).
+    fill_pause: Option<Arc<FillPause>>,
     flights: Arc<Flights<Digest, FillResult>>,
     policy: Policy,
     clock: SharedClock,
@@ -57,18 +69,52 @@ pub struct ReadThrough {
     request_timeout: Duration,
 }
 
-/// When a count was read and until when it is fresh.
-#[derive(Clone, Copy)]
+/// When a count was read, until when it is fresh, and what invalidates it.
+#[derive(Clone)]
 struct CountAge {
     filled_at_ms: u64,
     fresh_until_ms: u64,
+    deps: Arc<deps::Deps>,
+    fences: Fences,
+}
+
+/// The invalidation fences of a fill, read before its data.
+#[derive(Clone, Copy, Debug)]
+struct Fences {
+    local: u64,
+    redis: Option<u64>,
+}
+
+impl Fences {
+    /// The older of two: data read under both is as old as the older.
+    fn min(self, other: Fences) -> Fences {
+        Fences {
+            local: self.local.min(other.local),
+            redis: match (self.redis, other.redis) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// A gate between a fill's SQL and its store, so a test can commit a write in between.
+#[derive(Default)]
+pub struct FillPause {
+    /// Notified when a fill reaches the gate.
+    pub reached: tokio::sync::Notify,
+    /// Notified by the test to let it go on.
+    pub release: tokio::sync::Notify,
 }
 
 impl ReadThrough {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         service: GalleryService,
         memory: MemoryTier,
-        redis: Option<RedisTier>,
+        redis: Option<Arc<RedisTier>>,
+        generations: Arc<Generations>,
+        fill_pause: Option<Arc<FillPause>>,
         policy: Policy,
         clock: SharedClock,
         fill_wait: Duration,
@@ -79,6 +125,8 @@ impl ReadThrough {
             service,
             memory,
             redis,
+            generations,
+            fill_pause,
             flights: Flights::new(),
             policy,
             clock,
@@ -97,7 +145,20 @@ impl ReadThrough {
     }
 
     pub fn redis(&self) -> Option<&RedisTier> {
-        self.redis.as_ref()
+        self.redis.as_deref()
+    }
+
+    /// Redis, unless this process has invalidations it could not write there yet.
+    fn redis_in_step(&self) -> Option<&RedisTier> {
+        self.redis
+            .as_deref()
+            .filter(|_| self.generations.redis_in_step())
+    }
+
+    /// Whether `entry` survived every invalidation applied since its fence.
+    fn is_current(&self, entry: &Entry) -> bool {
+        self.generations
+            .is_current(entry.local_fence, entry.deps.hashes())
     }
 
     pub fn now_ms(&self) -> u64 {
@@ -115,7 +176,15 @@ impl ReadThrough {
 
         // L1. A stale entry that cannot answer now is kept as the stale-if-error fallback.
         let mut fallback = None;
-        match self.memory.page(key.digest()).await {
+        let found = match self.memory.page(key.digest()).await {
+            Some(entry) if !self.is_current(&entry) => {
+                invalidated("memory");
+                self.memory.remove_page(key.digest()).await;
+                None
+            }
+            found => found,
+        };
+        match found {
             Some(entry) => match self.policy.state(&entry, now) {
                 State::Fresh => {
                     memory_hits().increment(1);
@@ -179,8 +248,9 @@ impl ReadThrough {
             });
         }
 
-        // One fill per key; this request may lead it or follow it.
-        let (receiver, lead) = self.flights.join(key.digest());
+        // One fill per key; this request may lead it or follow it (only a fill started since
+        // the last applied invalidation).
+        let (receiver, lead) = self.flights.join(key.digest(), self.generations.fence());
         let collapsed = lead.is_none();
         if let Some(lead) = lead {
             let this = self.clone();
@@ -231,7 +301,7 @@ impl ReadThrough {
 
     /// Starts one background refresh of `key` unless a fill of it is already running.
     fn revalidate(self: &Arc<Self>, key: CacheKey, query: &GalleryQuery) {
-        let (_, lead) = self.flights.join(key.digest());
+        let (_, lead) = self.flights.join(key.digest(), self.generations.fence());
         if let Some(lead) = lead {
             let this = self.clone();
             let query = query.clone();
@@ -246,11 +316,21 @@ impl ReadThrough {
     }
 
     async fn fresh_from_redis(&self, key: &CacheKey, now: u64) -> Option<Arc<Entry>> {
-        let redis = self.redis.as_ref()?;
-        let Some(entry) = redis.get(Family::Page, key).await else {
-            lookup("redis", "miss");
-            return None;
+        let redis = self.redis_in_step()?;
+        // Before the read: an invalidation applied here while it runs then still counts.
+        let local_fence = self.generations.fence();
+        let mut entry = match redis.get(Family::Page, key).await {
+            Some(Got::Current(entry)) => entry,
+            Some(Got::Invalidated) => {
+                invalidated("redis");
+                return None;
+            }
+            None => {
+                lookup("redis", "miss");
+                return None;
+            }
         };
+        entry.local_fence = local_fence;
         if self.policy.state(&entry, now) != State::Fresh {
             lookup("redis", "stale");
             return None;
@@ -265,7 +345,7 @@ impl ReadThrough {
 
     /// Fills `key`, unless another process is already doing so and finishes in time.
     async fn fill(&self, key: &CacheKey, query: &GalleryQuery) -> FillResult {
-        let lock = match &self.redis {
+        let lock = match self.redis_in_step() {
             Some(redis) => redis.try_lock(key).await,
             None => Lock::Unavailable,
         };
@@ -292,7 +372,7 @@ impl ReadThrough {
         metrics::counter!("gallery_proxy_cache_fills_total", "result" => label).increment(1);
         metrics::histogram!("gallery_proxy_cache_fill_duration_seconds")
             .record(started.elapsed().as_secs_f64());
-        if let (Lock::Acquired(token), Some(redis)) = (&lock, &self.redis) {
+        if let (Lock::Acquired(token), Some(redis)) = (&lock, self.redis.as_deref()) {
             redis.unlock(key, token).await;
         }
         result
@@ -310,7 +390,18 @@ impl ReadThrough {
         None
     }
 
+    /// The fences of a fill starting now; read before any of its data.
+    async fn fences(&self) -> Fences {
+        let local = self.generations.fence();
+        let redis = match self.redis_in_step() {
+            Some(redis) => redis.fence().await,
+            None => None,
+        };
+        Fences { local, redis }
+    }
+
     async fn fill_from_postgres(&self, key: &CacheKey, query: &GalleryQuery) -> FillResult {
+        let fences = self.fences().await;
         // Taken before the SQL: the data is at least this new, so Age never understates.
         let read_at = self.clock.now_ms();
         let count = async {
@@ -319,20 +410,41 @@ impl ReadThrough {
                 None => Ok((0, None)),
             }
         };
-        let (body, count_age) = self.service.answer_with(query, count).await?;
+        let (body, count_age, shown) = self.service.answer_with(query, count).await?;
+        if let Some(pause) = &self.fill_pause {
+            pause.reached.notify_one();
+            pause.release.notified().await;
+        }
         let mut filled_at = read_at;
         let mut fresh_until = read_at + self.policy.draw_ttl_ms();
+        let mut page_deps = deps::of_page(query, key, &shown);
+        let mut fences = fences;
         if let Some(age) = count_age.flatten() {
             filled_at = filled_at.min(age.filled_at_ms);
             fresh_until = fresh_until.min(age.fresh_until_ms);
+            page_deps = page_deps.union(&age.deps);
+            fences = fences.min(age.fences);
         }
-        let entry = Arc::new(Entry::new(
+        let entry = Arc::new(Entry::fenced(
             Bytes::from(body),
             filled_at,
             fresh_until.saturating_sub(filled_at),
+            Arc::new(page_deps),
+            fences.local,
+            fences.redis,
         ));
+        if !self.is_current(&entry) {
+            // A write was applied while the SQL ran: keep nothing. The requests waiting on this
+            // fill began before that (later ones start their own), so they may have it.
+            metrics::counter!("gallery_proxy_cache_fills_fenced_total").increment(1);
+            return Ok(Filled {
+                entry,
+                stored: false,
+                tier: Tier::Postgres,
+            });
+        }
         let in_memory = self.memory.store_page(*key.digest(), entry.clone()).await;
-        let in_redis = match &self.redis {
+        let in_redis = match self.redis_in_step() {
             Some(redis) => {
                 let ttl = fresh_until.saturating_sub(self.clock.now_ms());
                 redis.put(Family::Page, key, &entry, ttl).await
@@ -346,7 +458,7 @@ impl ReadThrough {
         })
     }
 
-    /// `total_count` from L1, L2 or PostgreSQL, with when it was read.
+    /// `total_count` from L1, L2 or PostgreSQL, with when it was read and what invalidates it.
     async fn count(
         &self,
         key: &CacheKey,
@@ -355,50 +467,70 @@ impl ReadThrough {
         let now = self.clock.now_ms();
         let usable = |entry: &Entry| {
             let total = std::str::from_utf8(&entry.body).ok()?.parse::<u64>().ok()?;
-            (self.policy.state(entry, now) == State::Fresh).then_some((
-                total,
-                Some(CountAge {
-                    filled_at_ms: entry.filled_at_ms,
-                    fresh_until_ms: entry.fresh_until_ms(),
-                }),
-            ))
+            (self.policy.state(entry, now) == State::Fresh).then(|| {
+                (
+                    total,
+                    Some(CountAge {
+                        filled_at_ms: entry.filled_at_ms,
+                        fresh_until_ms: entry.fresh_until_ms(),
+                        deps: entry.deps.clone(),
+                        fences: Fences {
+                            local: entry.local_fence,
+                            redis: entry.redis_fence,
+                        },
+                    }),
+                )
+            })
         };
-        if let Some(found) = self
-            .memory
-            .count(key.digest())
-            .await
-            .and_then(|e| usable(&e))
-        {
-            lookup("memory_count", "hit");
-            return Ok(found);
+        if let Some(entry) = self.memory.count(key.digest()).await {
+            if !self.is_current(&entry) {
+                invalidated("memory_count");
+            } else if let Some(found) = usable(&entry) {
+                lookup("memory_count", "hit");
+                return Ok(found);
+            }
         }
-        if let Some(redis) = &self.redis {
-            if let Some(entry) = redis.get(Family::Count, key).await {
-                if let Some(found) = usable(&entry) {
-                    lookup("redis_count", "hit");
-                    self.memory
-                        .store_count(*key.digest(), Arc::new(entry))
-                        .await;
-                    return Ok(found);
+        if let Some(redis) = self.redis_in_step() {
+            let local_fence = self.generations.fence();
+            match redis.get(Family::Count, key).await {
+                Some(Got::Current(mut entry)) => {
+                    entry.local_fence = local_fence;
+                    if let Some(found) = usable(&entry) {
+                        lookup("redis_count", "hit");
+                        self.memory
+                            .store_count(*key.digest(), Arc::new(entry))
+                            .await;
+                        return Ok(found);
+                    }
                 }
+                Some(Got::Invalidated) => invalidated("redis_count"),
+                None => {}
             }
         }
         lookup("count", "miss");
+        let fences = self.fences().await;
         let read_at = self.clock.now_ms();
         let total = self.service.count(query).await?;
-        let entry = Arc::new(Entry::new(
+        let entry = Arc::new(Entry::fenced(
             Bytes::from(total.to_string()),
             read_at,
             self.policy.draw_ttl_ms(),
+            Arc::new(deps::of_count(query, key)),
+            fences.local,
+            fences.redis,
         ));
         let age = CountAge {
             filled_at_ms: entry.filled_at_ms,
             fresh_until_ms: entry.fresh_until_ms(),
+            deps: entry.deps.clone(),
+            fences,
         };
-        self.memory.store_count(*key.digest(), entry.clone()).await;
-        if let Some(redis) = &self.redis {
-            let ttl = age.fresh_until_ms.saturating_sub(self.clock.now_ms());
-            redis.put(Family::Count, key, &entry, ttl).await;
+        if self.is_current(&entry) {
+            self.memory.store_count(*key.digest(), entry.clone()).await;
+            if let Some(redis) = self.redis_in_step() {
+                let ttl = age.fresh_until_ms.saturating_sub(self.clock.now_ms());
+                redis.put(Family::Count, key, &entry, ttl).await;
+            }
         }
         Ok((total, Some(age)))
     }
@@ -411,6 +543,12 @@ fn memory_hits() -> &'static metrics::Counter {
     HITS.get_or_init(|| {
         metrics::counter!("gallery_proxy_cache_lookups_total", "tier" => "memory", "outcome" => "hit")
     })
+}
+
+/// An entry found but dropped because a write invalidated it.
+fn invalidated(tier: &'static str) {
+    lookup(tier, "invalidated");
+    metrics::counter!("gallery_proxy_cache_invalidated_total", "tier" => tier).increment(1);
 }
 
 fn lookup(tier: &'static str, outcome: &'static str) {

@@ -2,7 +2,13 @@
 //! connect and command timeouts of tens of milliseconds) and guarded by a circuit breaker, and
 //! every failure is an absent answer: Redis trouble makes requests slower, never failed.
 //!
-//! Key names: `{prefix}page:{digest}`, `{prefix}count:{digest}`, `{prefix}lock:{digest}`.
+//! Key names: `{prefix}page:{digest}`, `{prefix}count:{digest}`, `{prefix}lock:{digest}`, and
+//! for invalidation `{prefix}gen` (a counter bumped by every applied batch of change events)
+//! and `{prefix}gen:{dependency}` (the counter's value when that dependency was last
+//! invalidated). An entry carries the counter's value read before its SQL ran (its fence) and
+//! is current while no dependency of it was invalidated later (`gen:{d} <= fence`): checked
+//! on every read, and by the store itself, so a fill that read before a write is never kept
+//! nor served once any proxy has applied that write (invariant 2, across processes).
 
 use std::time::Duration;
 
@@ -31,6 +37,14 @@ impl Family {
     }
 }
 
+/// What a read found.
+#[derive(Debug)]
+pub enum Got {
+    Current(Entry),
+    /// There, but a dependency was invalidated after its fill read the database.
+    Invalidated,
+}
+
 /// The answer to "may this process fill the key?".
 #[derive(Debug, PartialEq, Eq)]
 pub enum Lock {
@@ -42,6 +56,24 @@ pub enum Lock {
     Unavailable,
 }
 
+/// Bumps the counter and stamps each dependency with its new value. KEYS: counter, then
+/// `gen:{d}`...; ARGV: the stamps' lifetime in ms.
+const BUMP: &str = "local g = redis.call('INCR', KEYS[1]) \
+for i = 2, #KEYS do redis.call('SET', KEYS[i], g, 'PX', ARGV[1]) end \
+return g";
+
+/// Stores an entry only if it is still current. KEYS: entry, counter, `gen:{d}`...; ARGV:
+/// value, ttl ms, fence. A counter below the fence means Redis lost its keys (restart,
+/// eviction): nothing fenced before that can be trusted.
+const PUT_IF_CURRENT: &str = "local fence = tonumber(ARGV[3]) \
+if tonumber(redis.call('GET', KEYS[2]) or '0') < fence then return 0 end \
+for i = 3, #KEYS do \
+  local g = redis.call('GET', KEYS[i]) \
+  if g and tonumber(g) > fence then return 0 end \
+end \
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) \
+return 1";
+
 /// Deletes the lock only if it is still ours (it may have expired and been taken since).
 const UNLOCK: &str =
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
@@ -51,6 +83,8 @@ pub struct RedisTier {
     prefix: String,
     command_timeout: Duration,
     lock_ttl_ms: u64,
+    /// Lifetime of `gen:{d}` stamps: longer than any entry fenced before them can live.
+    stamp_ttl_ms: u64,
     breaker: Breaker,
     clock: SharedClock,
 }
@@ -58,7 +92,12 @@ pub struct RedisTier {
 impl RedisTier {
     /// Builds the pool; nothing connects until the first call, so a Redis that is down at
     /// start-up costs nothing but skipped lookups.
-    pub fn new(url: &str, settings: &RedisSettings, clock: SharedClock) -> anyhow::Result<Self> {
+    pub fn new(
+        url: &str,
+        settings: &RedisSettings,
+        stamp_ttl_ms: u64,
+        clock: SharedClock,
+    ) -> anyhow::Result<Self> {
         let mut config = Config::from_url(url);
         config.pool = Some(PoolConfig {
             max_size: settings.pool_size,
@@ -75,6 +114,7 @@ impl RedisTier {
             prefix: settings.key_prefix.clone(),
             command_timeout: Duration::from_millis(settings.command_timeout_ms),
             lock_ttl_ms: settings.lock_ttl_ms,
+            stamp_ttl_ms,
             breaker: Breaker::new(settings.breaker_failures, settings.breaker_backoff_ms),
             clock,
         })
@@ -117,26 +157,74 @@ impl RedisTier {
         value
     }
 
-    pub async fn get(&self, family: Family, key: &CacheKey) -> Option<Entry> {
+    fn counter(&self) -> String {
+        format!("{}gen", self.prefix)
+    }
+
+    fn stamp(&self, dep: &str) -> String {
+        format!("{}gen:{dep}", self.prefix)
+    }
+
+    /// The entry under `key`, if it is there, decodes, and is still current.
+    pub async fn get(&self, family: Family, key: &CacheKey) -> Option<Got> {
         let cmd = redis::cmd("GET")
             .arg(self.name(family.as_str(), key))
             .to_owned();
         let bytes: Option<Vec<u8>> = self.query("get", &cmd).await?;
-        bytes.and_then(|b| Entry::decode(&b))
+        let entry = Entry::decode(&bytes?)?;
+        let mut cmd = redis::cmd("MGET");
+        cmd.arg(self.counter());
+        for dep in entry.deps.names() {
+            cmd.arg(self.stamp(dep));
+        }
+        let stamps: Vec<Option<u64>> = self.query("get", &cmd).await?;
+        let fence = entry.redis_fence?;
+        let counter = stamps.first().copied().flatten().unwrap_or(0);
+        let current = counter >= fence && stamps[1..].iter().all(|s| s.is_none_or(|s| s <= fence));
+        Some(if current {
+            Got::Current(entry)
+        } else {
+            Got::Invalidated
+        })
     }
 
-    /// Stores `entry` for `ttl_ms`; `false` if Redis did not take it.
+    /// The counter now: the Redis fence of a fill starting now.
+    pub async fn fence(&self) -> Option<u64> {
+        let cmd = redis::cmd("GET").arg(self.counter()).to_owned();
+        let value: Option<u64> = self.query("fence", &cmd).await?;
+        Some(value.unwrap_or(0))
+    }
+
+    /// Invalidates every entry depending on any of `deps`; `false` if Redis did not take it.
+    pub async fn bump(&self, deps: &[String]) -> bool {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(BUMP).arg(deps.len() + 1).arg(self.counter());
+        for dep in deps {
+            cmd.arg(self.stamp(dep));
+        }
+        cmd.arg(self.stamp_ttl_ms);
+        self.query::<u64>("bump", &cmd).await.is_some()
+    }
+
+    /// Stores `entry` for `ttl_ms` if it is still current by its Redis fence; `false` if it was
+    /// not stored (no fence, invalidated meanwhile, or Redis did not answer).
     pub async fn put(&self, family: Family, key: &CacheKey, entry: &Entry, ttl_ms: u64) -> bool {
+        let Some(fence) = entry.redis_fence else {
+            return false;
+        };
         if ttl_ms == 0 {
             return false;
         }
-        let cmd = redis::cmd("SET")
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(PUT_IF_CURRENT)
+            .arg(entry.deps.names().len() + 2)
             .arg(self.name(family.as_str(), key))
-            .arg(entry.encode())
-            .arg("PX")
-            .arg(ttl_ms)
-            .to_owned();
-        self.query::<()>("set", &cmd).await.is_some()
+            .arg(self.counter());
+        for dep in entry.deps.names() {
+            cmd.arg(self.stamp(dep));
+        }
+        cmd.arg(entry.encode()).arg(ttl_ms).arg(fence);
+        self.query::<i64>("set", &cmd).await == Some(1)
     }
 
     /// The remaining Redis TTL of a key in ms (tests and diagnostics).

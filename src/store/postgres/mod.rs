@@ -6,6 +6,7 @@
 //! a generic plan after five executions would silently drop it.
 
 mod counts;
+pub mod outbox;
 mod page;
 mod statement;
 mod stats;
@@ -68,6 +69,15 @@ pub fn connect_options(settings: &DatabaseSettings) -> Result<PgConnectOptions, 
 pub fn pool(settings: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
     Ok(PgPoolOptions::new()
         .max_connections(settings.max_connections)
+        .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+        .connect_lazy_with(connect_options(settings)?))
+}
+
+/// A lazily connecting pool of `size` connections with the gallery's options, for background
+/// work that must not take connections from requests (the invalidation consumer).
+pub fn small_pool(settings: &DatabaseSettings, size: u32) -> Result<PgPool, sqlx::Error> {
+    Ok(PgPoolOptions::new()
+        .max_connections(size)
         .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
         .connect_lazy_with(connect_options(settings)?))
 }

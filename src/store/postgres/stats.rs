@@ -9,8 +9,13 @@ use uuid::Uuid;
 
 use super::{observe, DbError};
 use crate::gallery::render::Stats;
+use crate::invalidation::deps::StatsSource;
 
-pub async fn fetch_stats(pool: &sqlx::PgPool, user: Option<Uuid>) -> Result<Stats, DbError> {
+/// The stats, and whether they came from the table or (the table being empty) the counters.
+pub async fn fetch_stats(
+    pool: &sqlx::PgPool,
+    user: Option<Uuid>,
+) -> Result<(Stats, StatsSource), DbError> {
     let started = Instant::now();
     let rows = sqlx::query(
         "SELECT user_id IS NULL, source_type, count::int8 FROM gen_source_stats \
@@ -19,7 +24,9 @@ pub async fn fetch_stats(pool: &sqlx::PgPool, user: Option<Uuid>) -> Result<Stat
     .bind(user)
     .fetch_all(pool)
     .await?;
+    let mut source = StatsSource::Table;
     let rows = if rows.is_empty() && !table_has_rows(pool).await? {
+        source = StatsSource::Counters;
         sqlx::query(
             "SELECT TRUE, gallery_proxy.content_source_of(source_type), sum(n)::int8 \
                FROM gallery_proxy.item_counts WHERE tag_id = '00000000-0000-0000-0000-000000000000' \
@@ -49,7 +56,7 @@ pub async fn fetch_stats(pool: &sqlx::PgPool, user: Option<Uuid>) -> Result<Stat
             _ => {}
         }
     }
-    Ok(stats)
+    Ok((stats, source))
 }
 
 async fn table_has_rows(pool: &sqlx::PgPool) -> Result<bool, DbError> {
