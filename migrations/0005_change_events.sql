@@ -51,12 +51,15 @@ BEGIN
 END
 $$;
 
--- Item events, at most max_item_events per transaction; past that, part:{p} for the rest.
+-- Item events, at most max_item_events per transaction; past that, part:{p} for the rest, and
+-- the partition is marked reported whole for the rest of the transaction (gallery_proxy.whole_{p}),
+-- so later statements on it return at once.
 CREATE FUNCTION gallery_proxy.emit_items(items text[]) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     so_far int := coalesce(nullif(current_setting('gallery_proxy.item_events', true), ''), '0')::int;
     bound int := coalesce(nullif(current_setting('gallery_proxy.max_item_events', true), ''), '1000')::int;
     n int := coalesce(array_length(items, 1), 0);
+    p text;
 BEGIN
     IF n = 0 THEN
         RETURN;
@@ -66,8 +69,10 @@ BEGIN
         PERFORM gallery_proxy.emit(items);
     ELSE
         -- item:{p}:{id} -> part:{p}
-        PERFORM gallery_proxy.emit(ARRAY(
-            SELECT DISTINCT 'part:' || split_part(i, ':', 2) FROM unnest(items) AS i));
+        FOR p IN SELECT DISTINCT split_part(i, ':', 2) FROM unnest(items) AS i LOOP
+            PERFORM gallery_proxy.emit(ARRAY['part:' || p]);
+            PERFORM set_config('gallery_proxy.whole_' || p, 'on', true);
+        END LOOP;
     END IF;
 END
 $$;
@@ -96,23 +101,31 @@ $$;
 -- prompt, created_at, quality_score): the same, since the row may enter or leave any query it
 -- can match. Updated in a shown column only: the item itself.
 CREATE FUNCTION gallery_proxy.content_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    -- The partition a statement on a partition table touches (NULL on the parent).
+    p text := CASE TG_TABLE_NAME WHEN 'content_items' THEN 'items' WHEN 'content_items_auto' THEN 'auto' END;
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
         PERFORM gallery_proxy.emit(ARRAY['all']);
         RETURN NULL;
     END IF;
+    -- Reported whole already in this transaction: nothing more about it can matter. (Genonaut's
+    -- tag trigger updates one row per statement, so a backfill calls this once per row.)
+    IF p IS NOT NULL AND current_setting('gallery_proxy.whole_' || p, true) = 'on' THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'UPDATE' THEN
-        EXECUTE $sql$
+        -- Static SQL: its plan is cached across the many one-row statements of a backfill.
         WITH moved AS (
-            SELECT id, source_type FROM (
-                (SELECT id, source_type, creator_id, title, prompt, created_at, quality_score FROM old_rows
-                 EXCEPT SELECT id, source_type, creator_id, title, prompt, created_at, quality_score FROM new_rows)
+            SELECT m.id, m.source_type FROM (
+                (SELECT o.id, o.source_type, o.creator_id, o.title, o.prompt, o.created_at, o.quality_score FROM old_rows o
+                 EXCEPT SELECT n.id, n.source_type, n.creator_id, n.title, n.prompt, n.created_at, n.quality_score FROM new_rows n)
                 UNION
-                (SELECT id, source_type, creator_id, title, prompt, created_at, quality_score FROM new_rows
-                 EXCEPT SELECT id, source_type, creator_id, title, prompt, created_at, quality_score FROM old_rows)
+                (SELECT n.id, n.source_type, n.creator_id, n.title, n.prompt, n.created_at, n.quality_score FROM new_rows n
+                 EXCEPT SELECT o.id, o.source_type, o.creator_id, o.title, o.prompt, o.created_at, o.quality_score FROM old_rows o)
             ) m
         ), shown AS (
-            SELECT id, source_type FROM (SELECT * FROM new_rows EXCEPT SELECT * FROM old_rows) s
+            SELECT s.id, s.source_type FROM (SELECT * FROM new_rows EXCEPT SELECT * FROM old_rows) s
             EXCEPT SELECT id, source_type FROM moved
         )
         SELECT gallery_proxy.emit(ARRAY(
@@ -124,7 +137,7 @@ BEGIN
                        ON ct.content_id = m.id AND ct.content_source = gallery_proxy.content_source_of(m.source_type))),
                gallery_proxy.emit_items(ARRAY(
                    SELECT DISTINCT 'item:' || source_type || ':' || id FROM shown))
-        $sql$;
+          INTO STRICT p, p;
         RETURN NULL;
     END IF;
     EXECUTE 'WITH changed AS (' || gallery_proxy.changed_rows_sql(TG_OP, 'id, source_type') || $sql$

@@ -18,7 +18,7 @@ use crate::http::parsed_queries::ParsedQueries;
 use crate::http::request_metrics::RequestMetrics;
 use crate::http::router::{route, ApiState};
 use crate::http::server::serve;
-use crate::invalidation::consumer::{Consumer, ConsumerSettings};
+use crate::invalidation::consumer::{Consumer, ConsumerSettings, Progress};
 use crate::invalidation::generations::Generations;
 use crate::readthrough::{FillPause, ReadThrough};
 use crate::service::GalleryService;
@@ -91,6 +91,7 @@ impl App {
         let generations = Arc::new(Generations::new(settings.max_entry_life_ms()));
         let consumer = Consumer {
             pool: events_pool.clone(),
+            progress: Arc::default(),
             generations: generations.clone(),
             redis: redis.clone(),
             clock: clock.clone(),
@@ -143,6 +144,11 @@ impl App {
         self.api_listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// How far this process has applied the change events.
+    pub fn invalidation_progress(&self) -> Arc<Progress> {
+        self.consumer.progress.clone()
     }
 
     pub fn admin_addr(&self) -> SocketAddr {

@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{get, request, Forwarder, Reply, TestDb, TestRedis, TestServer};
+use common::{eventually, get, request, Forwarder, Reply, TestDb, TestRedis, TestServer};
 use gallery_proxy::cache::clock::{ManualClock, SystemClock};
 use gallery_proxy::gallery::key::CacheKey;
 use gallery_proxy::gallery::params::{parse, Limits};
@@ -71,20 +71,6 @@ async fn waiting_statements(db: &TestDb) -> i64 {
     .fetch_one(&mut conn)
     .await
     .unwrap()
-}
-
-/// Polls `condition` every 10 ms for at most 10 s.
-async fn eventually<F: std::future::Future<Output = bool>>(
-    what: &str,
-    mut condition: impl FnMut() -> F,
-) {
-    for _ in 0..1000 {
-        if condition().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[tokio::test]

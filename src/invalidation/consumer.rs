@@ -13,6 +13,7 @@
 //! than the retention) invalidates everything.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,10 +46,23 @@ pub struct ConsumerSettings {
 
 pub struct Consumer {
     pub pool: PgPool,
+    pub progress: Arc<Progress>,
     pub generations: Arc<Generations>,
     pub redis: Option<Arc<RedisTier>>,
     pub clock: SharedClock,
     pub settings: ConsumerSettings,
+}
+
+/// How far the consumer has come (tests wait on it).
+#[derive(Default)]
+pub struct Progress {
+    /// Every outbox id at or below this has been applied here (also the
+    /// `gallery_proxy_invalidation_position` gauge). A long write transaction anywhere in the
+    /// cluster holds it back (snapshot horizons are cluster-wide); applying never waits for it.
+    pub settled: AtomicI64,
+    /// Complete reads of the outbox, each counted after its events were applied. Two more
+    /// than at some moment means a read that began after it has been applied.
+    pub reads: AtomicU64,
 }
 
 /// Why a session with PostgreSQL ended.
@@ -159,6 +173,12 @@ impl Consumer {
             }
             if complete {
                 metrics::gauge!("gallery_proxy_invalidation_backlog_events").set(0.0);
+                metrics::gauge!("gallery_proxy_invalidation_position")
+                    .set(position.settled() as f64);
+                self.progress
+                    .settled
+                    .store(position.settled(), Ordering::Release);
+                self.progress.reads.fetch_add(1, Ordering::AcqRel);
                 return Ok(());
             }
             let backlog = outbox::backlog(&self.pool, position.ask().above).await?;

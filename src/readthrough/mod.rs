@@ -98,13 +98,28 @@ impl Fences {
     }
 }
 
-/// A gate between a fill's SQL and its store, so a test can commit a write in between.
+/// A gate between a fill's SQL and its store, so a test can commit a write in between. It
+/// stops the first fill that reaches it after [`FillPause::arm`], and no other.
 #[derive(Default)]
 pub struct FillPause {
-    /// Notified when a fill reaches the gate.
+    armed: std::sync::atomic::AtomicBool,
+    /// Notified when the fill reaches the gate.
     pub reached: tokio::sync::Notify,
     /// Notified by the test to let it go on.
     pub release: tokio::sync::Notify,
+}
+
+impl FillPause {
+    pub fn arm(&self) {
+        self.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    async fn pass(&self) {
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.reached.notify_one();
+            self.release.notified().await;
+        }
+    }
 }
 
 impl ReadThrough {
@@ -412,8 +427,7 @@ impl ReadThrough {
         };
         let (body, count_age, shown) = self.service.answer_with(query, count).await?;
         if let Some(pause) = &self.fill_pause {
-            pause.reached.notify_one();
-            pause.release.notified().await;
+            pause.pass().await;
         }
         let mut filled_at = read_at;
         let mut fresh_until = read_at + self.policy.draw_ttl_ms();

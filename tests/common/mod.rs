@@ -11,11 +11,13 @@ pub use client::{get, request, Reply};
 pub use db::TestDb;
 pub use redis::{Forwarder, TestRedis};
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use std::sync::Arc;
 
-use gallery_proxy::app::App;
+use gallery_proxy::app::{App, BuildOptions};
 use gallery_proxy::cache::clock::{SharedClock, SystemClock};
 use gallery_proxy::config::Settings;
 use tokio::sync::oneshot;
@@ -27,6 +29,8 @@ pub const ADMIN: &str = "121e194b-4caa-4b81-ad4f-86ca3919d5b9";
 pub struct TestServer {
     pub api: SocketAddr,
     pub admin: SocketAddr,
+    /// How far this server's invalidation consumer has come.
+    pub invalidation: Arc<gallery_proxy::invalidation::consumer::Progress>,
     stop: Option<oneshot::Sender<()>>,
     pub task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -64,16 +68,30 @@ impl TestServer {
         clock: SharedClock,
         adjust: impl FnOnce(&mut Settings),
     ) -> TestServer {
+        let options = BuildOptions {
+            clock,
+            ..BuildOptions::default()
+        };
+        Self::start_with_options(db, options, adjust).await
+    }
+
+    pub async fn start_with_options(
+        db: &TestDb,
+        options: BuildOptions,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> TestServer {
         let mut settings = Settings::default();
         settings.server.listen = "127.0.0.1:0".into();
         settings.server.admin_listen = "127.0.0.1:0".into();
         settings.database.url = db.url.clone();
         settings.database.max_connections = 8;
+        settings.invalidation.poll_ms = 100;
         adjust(&mut settings);
-        let app = App::build_with_clock(&settings, clock)
+        let app = App::build_with(&settings, options)
             .await
             .expect("server builds");
         let (api, admin) = (app.api_addr(), app.admin_addr());
+        let invalidation = app.invalidation_progress();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run(async move {
             let _ = stopped.await;
@@ -81,9 +99,22 @@ impl TestServer {
         TestServer {
             api,
             admin,
+            invalidation,
             stop: Some(stop),
             task: Some(task),
         }
+    }
+
+    /// Waits until this server has applied every change event committed so far: two complete
+    /// outbox reads from now, so one began after this call.
+    pub async fn caught_up(&self) {
+        let progress = self.invalidation.clone();
+        let start = progress.reads.load(std::sync::atomic::Ordering::Acquire);
+        eventually("two outbox reads after the write", || {
+            let progress = progress.clone();
+            async move { progress.reads.load(std::sync::atomic::Ordering::Acquire) >= start + 2 }
+        })
+        .await;
     }
 
     /// Signals shutdown, as SIGTERM would.
@@ -116,4 +147,15 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// Polls `condition` every 10 ms for at most 10 s; panics naming `what` if it never holds.
+pub async fn eventually<F: Future<Output = bool>>(what: &str, mut condition: impl FnMut() -> F) {
+    for _ in 0..1000 {
+        if condition().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
 }
