@@ -18,6 +18,9 @@
 //! same SQL called directly (`GalleryService::answer`, no HTTP, no cache). Prints Markdown and
 //! draws the latency distributions as an SVG.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -30,12 +33,13 @@ use gallery_proxy::gallery::params::{parse, Limits};
 use gallery_proxy::service::GalleryService;
 use gallery_proxy::store::postgres;
 use http_body_util::{BodyExt, Empty, Full};
-use hyper::client::conn::http1 as client_http1;
 use hyper::server::conn::http1 as server_http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
+
+use support::{connect, fetch, percentile};
 
 const ADMIN: &str = "121e194b-4caa-4b81-ad4f-86ca3919d5b9";
 
@@ -112,29 +116,6 @@ async fn proxy(settings: Settings) -> SocketAddr {
     addr
 }
 
-type Sender = client_http1::SendRequest<Empty<Bytes>>;
-
-async fn connect(addr: SocketAddr) -> Sender {
-    let stream = TcpStream::connect(addr).await.unwrap();
-    stream.set_nodelay(true).unwrap();
-    let (sender, connection) = client_http1::handshake(TokioIo::new(stream)).await.unwrap();
-    tokio::spawn(connection);
-    sender
-}
-
-/// One request on a kept-alive connection; returns the status and body length.
-async fn fetch(sender: &mut Sender, addr: SocketAddr, target: &str) -> (u16, usize) {
-    sender.ready().await.unwrap();
-    let request = hyper::Request::get(target)
-        .header("host", addr.to_string())
-        .body(Empty::new())
-        .unwrap();
-    let response = sender.send_request(request).await.unwrap();
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, body.len())
-}
-
 /// Requests per second over `seconds` at `connections` connections.
 async fn throughput(addr: SocketAddr, target: &str, connections: usize, seconds: f64) -> f64 {
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
@@ -145,7 +126,7 @@ async fn throughput(addr: SocketAddr, target: &str, connections: usize, seconds:
             let mut sender = connect(addr).await;
             let mut done = 0u64;
             while Instant::now() < deadline {
-                let (status, _) = fetch(&mut sender, addr, &target).await;
+                let (status, _, _) = fetch(&mut sender, addr, &target).await;
                 assert_eq!(status, 200);
                 done += 1;
             }
@@ -166,16 +147,11 @@ async fn latencies(addr: SocketAddr, target: &str, n: usize) -> Vec<Duration> {
     let mut samples = Vec::with_capacity(n);
     for _ in 0..n {
         let started = Instant::now();
-        let (status, _) = fetch(&mut sender, addr, target).await;
+        let (status, _, _) = fetch(&mut sender, addr, target).await;
         assert_eq!(status, 200);
         samples.push(started.elapsed());
     }
     samples
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i].as_secs_f64() * 1000.0
 }
 
 fn median(values: &mut [f64]) -> f64 {
