@@ -10,12 +10,12 @@ use sha2::{Digest, Sha256};
 
 use crate::invalidation::deps::Deps;
 
-/// Leads every Redis value; the byte after it is the encoding version.
+/// Leads the binary part of every Redis value; the byte after it is the encoding version.
 const MAGIC: &[u8; 2] = b"GP";
-/// 2: dependencies and the Redis fence added.
-const ENCODING_VERSION: u8 = 2;
-/// Fixed part of the encoding: magic, version, fill time, freshness, fence, ETag length.
-const HEADER_LEN: usize = 2 + 1 + 8 + 8 + 8 + 2;
+/// 3: the fence and dependencies lead the value as a text line (Redis checks them in Lua).
+const ENCODING_VERSION: u8 = 3;
+/// Fixed part of the binary encoding: magic, version, fill time, freshness, ETag length.
+const HEADER_LEN: usize = 2 + 1 + 8 + 8 + 2;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Entry {
@@ -82,26 +82,26 @@ impl Entry {
         (self.body.len() + self.etag.len() + self.deps.weight() + 128).min(u32::MAX as usize) as u32
     }
 
-    /// `GP`, version, fill time, freshness, Redis fence (`u64::MAX` for none), ETag length and
-    /// bytes, dependency count, each dependency's length and bytes, body.
+    /// A text line `{redis fence} {dependency}...` (what Redis checks before answering; no
+    /// fence is written as `u64::MAX`, which no check passes), then `GP`, version, fill time,
+    /// freshness, ETag length and bytes, body.
     pub fn encode(&self) -> Vec<u8> {
         let etag = self.etag.as_bytes();
-        let deps = self.deps.names();
-        let deps_len: usize = deps.iter().map(|d| d.len() + 2).sum();
+        let mut line = self.redis_fence.unwrap_or(u64::MAX).to_string();
+        for dep in self.deps.names() {
+            line.push(' ');
+            line.push_str(dep);
+        }
+        line.push('\n');
         let mut out =
-            BytesMut::with_capacity(HEADER_LEN + etag.len() + 2 + deps_len + self.body.len());
+            BytesMut::with_capacity(line.len() + HEADER_LEN + etag.len() + self.body.len());
+        out.put_slice(line.as_bytes());
         out.put_slice(MAGIC);
         out.put_u8(ENCODING_VERSION);
         out.put_u64(self.filled_at_ms);
         out.put_u64(self.fresh_ms);
-        out.put_u64(self.redis_fence.unwrap_or(u64::MAX));
         out.put_u16(etag.len() as u16);
         out.put_slice(etag);
-        out.put_u16(deps.len() as u16);
-        for dep in deps {
-            out.put_u16(dep.len() as u16);
-            out.put_slice(dep.as_bytes());
-        }
         out.put_slice(&self.body);
         out.to_vec()
     }
@@ -109,33 +109,23 @@ impl Entry {
     /// `None` for anything this version did not write (another release, a corrupt value).
     /// The local fence is 0: the reader sets its own.
     pub fn decode(bytes: &[u8]) -> Option<Entry> {
-        let mut buf = bytes;
+        let newline = bytes.iter().position(|b| *b == b'\n')?;
+        let mut words = std::str::from_utf8(&bytes[..newline]).ok()?.split(' ');
+        let redis_fence = Some(words.next()?.parse::<u64>().ok()?).filter(|f| *f != u64::MAX);
+        let deps = Deps::from_names(words.map(str::to_string).collect());
+        let mut buf = &bytes[newline + 1..];
         if buf.len() < HEADER_LEN || &buf[..2] != MAGIC || buf[2] != ENCODING_VERSION {
             return None;
         }
         buf.advance(3);
         let filled_at_ms = buf.get_u64();
         let fresh_ms = buf.get_u64();
-        let redis_fence = Some(buf.get_u64()).filter(|f| *f != u64::MAX);
         let etag_len = usize::from(buf.get_u16());
-        if buf.len() < etag_len + 2 {
+        if buf.len() < etag_len {
             return None;
         }
         let etag = HeaderValue::from_bytes(&buf[..etag_len]).ok()?;
         buf.advance(etag_len);
-        let count = usize::from(buf.get_u16());
-        let mut names = Vec::with_capacity(count);
-        for _ in 0..count {
-            if buf.len() < 2 {
-                return None;
-            }
-            let len = usize::from(buf.get_u16());
-            if buf.len() < len {
-                return None;
-            }
-            names.push(std::str::from_utf8(&buf[..len]).ok()?.to_string());
-            buf.advance(len);
-        }
         let body = Bytes::copy_from_slice(buf);
         if etag != etag_of(&body) {
             return None;
@@ -145,7 +135,7 @@ impl Entry {
             etag,
             filled_at_ms,
             fresh_ms,
-            deps: Arc::new(Deps::from_names(names)),
+            deps: Arc::new(deps),
             local_fence: 0,
             redis_fence,
         })
@@ -193,8 +183,9 @@ mod tests {
         );
         let bytes = entry.encode();
         assert_eq!(Entry::decode(&bytes), Some(entry.clone()));
+        let binary = bytes.iter().position(|b| *b == b'\n').unwrap() + 1;
         let mut other = bytes.clone();
-        other[2] = 1;
+        other[binary + 2] = 2;
         assert_eq!(Entry::decode(&other), None);
         let mut corrupt = bytes;
         *corrupt.last_mut().unwrap() ^= 1;

@@ -62,6 +62,25 @@ const BUMP: &str = "local g = redis.call('INCR', KEYS[1]) \
 for i = 2, #KEYS do redis.call('SET', KEYS[i], g, 'PX', ARGV[1]) end \
 return g";
 
+/// Returns an entry only if it is still current: one round trip for a read. KEYS: entry,
+/// counter; ARGV: the stamps' key prefix (stamp names come from the value's first line, so
+/// this needs a single Redis, not a cluster). Nil when absent, 0 when invalidated.
+const GET_IF_CURRENT: &str = "local v = redis.call('GET', KEYS[1]) \
+if not v then return false end \
+local nl = string.find(v, '\\n', 1, true) \
+if not nl then return v end \
+local fence = nil \
+for word in string.gmatch(string.sub(v, 1, nl - 1), '%S+') do \
+  if not fence then \
+    fence = tonumber(word) \
+    if not fence or tonumber(redis.call('GET', KEYS[2]) or '0') < fence then return 0 end \
+  else \
+    local g = redis.call('GET', ARGV[1] .. word) \
+    if g and tonumber(g) > fence then return 0 end \
+  end \
+end \
+return v";
+
 /// Stores an entry only if it is still current. KEYS: entry, counter, `gen:{d}`...; ARGV:
 /// value, ttl ms, fence. A counter below the fence means Redis lost its keys (restart,
 /// eviction): nothing fenced before that can be trusted.
@@ -167,25 +186,18 @@ impl RedisTier {
 
     /// The entry under `key`, if it is there, decodes, and is still current.
     pub async fn get(&self, family: Family, key: &CacheKey) -> Option<Got> {
-        let cmd = redis::cmd("GET")
+        let cmd = redis::cmd("EVAL")
+            .arg(GET_IF_CURRENT)
+            .arg(2)
             .arg(self.name(family.as_str(), key))
+            .arg(self.counter())
+            .arg(self.stamp(""))
             .to_owned();
-        let bytes: Option<Vec<u8>> = self.query("get", &cmd).await?;
-        let entry = Entry::decode(&bytes?)?;
-        let mut cmd = redis::cmd("MGET");
-        cmd.arg(self.counter());
-        for dep in entry.deps.names() {
-            cmd.arg(self.stamp(dep));
+        match self.query::<redis::Value>("get", &cmd).await? {
+            redis::Value::BulkString(bytes) => Entry::decode(&bytes).map(Got::Current),
+            redis::Value::Int(0) => Some(Got::Invalidated),
+            _ => None,
         }
-        let stamps: Vec<Option<u64>> = self.query("get", &cmd).await?;
-        let fence = entry.redis_fence?;
-        let counter = stamps.first().copied().flatten().unwrap_or(0);
-        let current = counter >= fence && stamps[1..].iter().all(|s| s.is_none_or(|s| s <= fence));
-        Some(if current {
-            Got::Current(entry)
-        } else {
-            Got::Invalidated
-        })
     }
 
     /// The counter now: the Redis fence of a fill starting now.
