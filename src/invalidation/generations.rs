@@ -12,6 +12,7 @@
 //! lookup per dependency. Dependencies older than any living entry are forgotten (`floor`).
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::RwLock;
 
@@ -31,7 +32,7 @@ pub struct Generations {
 #[derive(Default)]
 struct State {
     /// Dependency hash → sequence number of its last invalidation.
-    last: HashMap<u64, u64>,
+    last: HashMap<u64, u64, BuildHasherDefault<AlreadyHashed>>,
     /// Entries fenced below this are older than any entry can live; `last` keeps nothing at or
     /// below it.
     floor: u64,
@@ -111,6 +112,27 @@ impl Generations {
 
     pub fn set_redis_in_step(&self, in_step: bool) {
         self.redis_in_step.store(in_step, Ordering::Release);
+    }
+}
+
+/// The keys of `last` are already 64-bit hashes of dependency names (uniform, not chosen by
+/// clients), so hashing them again is wasted work on every memory hit after a write.
+#[derive(Default)]
+struct AlreadyHashed(u64);
+
+impl Hasher for AlreadyHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
