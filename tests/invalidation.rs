@@ -1,8 +1,9 @@
 //! Invalidation on writes against the real PostgreSQL (triggers, outbox, LISTEN) and Redis:
 //! every kind of write reaches the cache, unaffected entries stay hits, a fill that read before
 //! a write is never served after it (memory and Redis), two proxies sharing Redis both drop the
-//! old answer, purges need the token, a dropped listener connection loses nothing, and bulk
-//! writes produce a bounded number of events.
+//! old answer, purges need the token, dropped connections (the listener alone, or all of them
+//! as in a database restart) lose nothing, old events are pruned, and bulk writes produce a
+//! bounded number of events.
 //!
 //! "Fresh" is checked against the same server code with both tiers off (a direct read of the
 //! same query), right after the server reports the write's events applied: no polling for the
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use common::{request, Reply, TestDb, TestRedis, TestServer};
 use gallery_proxy::app::BuildOptions;
 use gallery_proxy::readthrough::FillPause;
+use gallery_proxy::store::postgres::outbox;
 use uuid::Uuid;
 
 const ALL4: &str = "content_source_types=user-regular&content_source_types=user-auto&content_source_types=community-regular&content_source_types=community-auto";
@@ -439,7 +441,7 @@ async fn purges_need_the_token_and_reach_the_entries() {
 }
 
 #[tokio::test]
-async fn a_dropped_listener_connection_loses_no_invalidation() {
+async fn dropped_connections_lose_no_invalidation() {
     let db = TestDb::seeded().await;
     let redis = TestRedis::new();
     let pair = Pair::new(&db, &redis).await;
@@ -447,24 +449,57 @@ async fn a_dropped_listener_connection_loses_no_invalidation() {
     pair.cached.gallery(&query).await;
     pair.cached.caught_up().await;
     let mut conn = db.connect().await;
-    let killed: i64 = sqlx::query_scalar(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-          WHERE datname = current_database() AND query LIKE 'LISTEN%'",
-    )
-    .fetch_one(&mut conn)
-    .await
-    .unwrap();
-    assert!(killed >= 1, "the consumer was listening");
+    // The LISTEN connection alone; then every connection at once, as a database restart does.
+    // Each time the write lands while the consumer is reconnecting.
+    for (which, at_least, title) in [
+        ("query LIKE 'LISTEN%'", 1, "while away"),
+        ("pid <> pg_backend_pid()", 2, "after a restart"),
+    ] {
+        let killed: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+              WHERE datname = current_database() AND {which}"
+        )))
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert!(killed >= at_least, "{which}: {killed} connections");
+        db.execute(&format!(
+            "UPDATE content_items_auto SET title = '{title}' WHERE id = \
+               (SELECT id FROM content_items_auto ORDER BY created_at DESC, id DESC LIMIT 1)"
+        ))
+        .await;
+        pair.cached.caught_up().await;
+        let reply = pair.assert_fresh(&query, which).await;
+        assert!(reply.text().contains(title));
+    }
+}
+
+#[tokio::test]
+async fn old_events_are_pruned_and_their_ids_remembered() {
+    let db = TestDb::seeded().await;
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
     db.execute(
-        "UPDATE content_items_auto SET title = 'while away' WHERE id = \
-           (SELECT id FROM content_items_auto ORDER BY created_at DESC, id DESC LIMIT 1)",
+        "INSERT INTO gallery_proxy.change_events (dep, written_at) \
+           VALUES ('tag:auto:old', now() - interval '2 hours'), ('set:auto', now())",
     )
     .await;
-    pair.cached.caught_up().await;
-    let reply = pair
-        .assert_fresh(&query, "after the listener was killed")
-        .await;
-    assert!(reply.text().contains("while away"));
+    let pruned = outbox::prune(&pool, 3_600_000).await.unwrap();
+    assert_eq!(pruned, 1, "only the event older than the retention");
+    let left: Vec<String> = sqlx::query_scalar("SELECT dep FROM gallery_proxy.change_events")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, vec!["set:auto".to_string()]);
+    let through = outbox::pruned_through(&pool).await.unwrap();
+    let remaining: i64 = sqlx::query_scalar("SELECT min(id) FROM gallery_proxy.change_events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(
+        through >= 1 && through < remaining,
+        "{through} < {remaining}"
+    );
+    pool.close().await;
 }
 
 #[tokio::test]
