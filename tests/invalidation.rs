@@ -475,6 +475,46 @@ async fn dropped_connections_lose_no_invalidation() {
 }
 
 #[tokio::test]
+async fn an_event_committed_after_a_later_one_is_still_applied() {
+    let db = TestDb::seeded().await;
+    let redis = TestRedis::new();
+    let pair = Pair::new(&db, &redis).await;
+    let tags = tags_by_popularity(&db).await;
+    let (early, late) = (
+        q(ALL4, &format!("&tag={}", tags[0])),
+        q(ALL4, &format!("&tag={}", tags[1])),
+    );
+    pair.cached.gallery(&early).await;
+    pair.cached.gallery(&late).await;
+    let remove_newest = |tag: Uuid| {
+        format!(
+            "DELETE FROM content_tags WHERE tag_id = '{tag}' AND content_source = 'auto' \
+               AND content_id = (SELECT max(content_id) FROM content_tags \
+                                  WHERE tag_id = '{tag}' AND content_source = 'auto')"
+        )
+    };
+
+    // The first transaction takes its outbox ids, then waits; a second one commits after it.
+    let mut first = db.connect().await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "BEGIN; {}",
+        remove_newest(tags[0])
+    )))
+    .execute(&mut first)
+    .await
+    .unwrap();
+    db.execute(&remove_newest(tags[1])).await;
+    pair.cached.caught_up().await;
+    pair.assert_fresh(&late, "the later id, committed first")
+        .await;
+
+    sqlx::raw_sql("COMMIT").execute(&mut first).await.unwrap();
+    pair.cached.caught_up().await;
+    pair.assert_fresh(&early, "the earlier id, committed last")
+        .await;
+}
+
+#[tokio::test]
 async fn old_events_are_pruned_and_their_ids_remembered() {
     let db = TestDb::seeded().await;
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
