@@ -89,9 +89,10 @@ impl App {
             None => None,
         };
         let generations = Arc::new(Generations::new(settings.max_entry_life_ms()));
+        let progress = Arc::new(Progress::starting_at(clock.now_ms()));
         let consumer = Consumer {
             pool: events_pool.clone(),
-            progress: Arc::default(),
+            progress: progress.clone(),
             generations: generations.clone(),
             redis: redis.clone(),
             clock: clock.clone(),
@@ -108,7 +109,7 @@ impl App {
             generations,
             options.fill_pause,
             policy,
-            clock,
+            clock.clone(),
             Duration::from_millis(settings.cache.fill_wait_ms),
             Duration::from_millis(settings.redis.lock_wait_ms),
             Duration::from_millis(settings.server.request_timeout_ms),
@@ -128,6 +129,10 @@ impl App {
             events_pool,
             memory,
             purge_token: settings.invalidation.purge_token.clone(),
+            invalidation: progress,
+            clock: clock.clone(),
+            // Ten missed polls (at least a second): the consumer cannot read the outbox.
+            invalidation_limit_ms: (settings.invalidation.poll_ms * 10).max(1_000),
             queries: ParsedQueries::new(settings.limits(), 1024 * 1024),
         });
         Ok(App {

@@ -515,6 +515,30 @@ async fn an_event_committed_after_a_later_one_is_still_applied() {
 }
 
 #[tokio::test]
+async fn readiness_says_when_the_outbox_cannot_be_read() {
+    let db = TestDb::seeded().await;
+    let server = TestServer::start(&db).await;
+    server.caught_up().await;
+    assert_eq!(common::get(server.admin, "/readyz").await.status, 200);
+    // The outbox gone (as on a database never migrated to 0005): requests still read
+    // PostgreSQL, but this process can no longer hear about writes.
+    db.execute("ALTER TABLE gallery_proxy.change_events RENAME TO change_events_gone")
+        .await;
+    common::eventually("readiness to turn", || async {
+        common::get(server.admin, "/readyz").await.status == 503
+    })
+    .await;
+    let reply = common::get(server.admin, "/readyz").await;
+    assert_eq!(reply.json()["invalidation"], "behind", "{}", reply.text());
+    db.execute("ALTER TABLE gallery_proxy.change_events_gone RENAME TO change_events")
+        .await;
+    common::eventually("readiness to come back", || async {
+        common::get(server.admin, "/readyz").await.status == 200
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn old_events_are_pruned_and_their_ids_remembered() {
     let db = TestDb::seeded().await;
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();

@@ -1,5 +1,6 @@
 //! The admin listener: `/metrics` (Prometheus text), `/healthz` (the process answers),
-//! `/readyz` (PostgreSQL answers a query), and the purge endpoints.
+//! `/readyz` (PostgreSQL answers a query and the invalidation consumer keeps reading the
+//! outbox), and the purge endpoints.
 //!
 //! Purges (`POST`, `Authorization: Bearer $GALLERY_PROXY_PURGE_TOKEN`):
 //! - `/purge/all`: every entry;
@@ -11,6 +12,7 @@
 //! the database applies it, to both tiers, within the invalidation lag. Without the right token
 //! (or with none configured) the answer is 401 and nothing is written.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Method, Request, Response, StatusCode};
@@ -19,9 +21,11 @@ use sqlx::PgPool;
 
 use super::parsed_queries::ParsedQueries;
 use super::response::{detail, json, with_body, Body};
+use crate::cache::clock::SharedClock;
 use crate::gallery::key::CacheKey;
 use crate::gallery::query::Kind;
 use crate::gallery::tag_id::resolve_tag;
+use crate::invalidation::consumer::Progress;
 use crate::invalidation::deps;
 use crate::store::memory::MemoryTier;
 use crate::store::postgres::outbox;
@@ -36,6 +40,10 @@ pub struct Admin {
     pub purge_token: Option<String>,
     /// Parses `/purge/query` exactly as the gallery route parses its query.
     pub queries: ParsedQueries,
+    pub invalidation: Arc<Progress>,
+    pub clock: SharedClock,
+    /// Longest time without a complete outbox read before `/readyz` says not ready.
+    pub invalidation_limit_ms: u64,
 }
 
 impl Admin {
@@ -72,8 +80,15 @@ impl Admin {
             "/healthz" => json(StatusCode::OK, r#"{"status":"ok"}"#),
             "/readyz" => {
                 let ping = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&self.pool);
+                let keeping_up = self
+                    .invalidation
+                    .keeping_up(self.clock.now_ms(), self.invalidation_limit_ms);
                 match tokio::time::timeout(Duration::from_secs(2), ping).await {
-                    Ok(Ok(_)) => json(StatusCode::OK, r#"{"status":"ready"}"#),
+                    Ok(Ok(_)) if keeping_up => json(StatusCode::OK, r#"{"status":"ready"}"#),
+                    Ok(Ok(_)) => json(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        r#"{"status":"not ready","invalidation":"behind"}"#,
+                    ),
                     _ => json(
                         StatusCode::SERVICE_UNAVAILABLE,
                         r#"{"status":"not ready","postgres":"down"}"#,

@@ -63,6 +63,23 @@ pub struct Progress {
     /// Complete reads of the outbox, each counted after its events were applied. Two more
     /// than at some moment means a read that began after it has been applied.
     pub reads: AtomicU64,
+    /// When the last complete read was applied (Unix ms; the start-up time before the first).
+    pub last_read_ms: AtomicU64,
+}
+
+impl Progress {
+    pub fn starting_at(now_ms: u64) -> Progress {
+        Progress {
+            last_read_ms: AtomicU64::new(now_ms),
+            ..Progress::default()
+        }
+    }
+
+    /// Whether a complete read was applied within `limit_ms` of `now_ms`: if not, this process
+    /// cannot hear about writes, and its cached answers may be old.
+    pub fn keeping_up(&self, now_ms: u64, limit_ms: u64) -> bool {
+        now_ms.saturating_sub(self.last_read_ms.load(Ordering::Acquire)) <= limit_ms
+    }
 }
 
 /// Why a session with PostgreSQL ended.
@@ -178,6 +195,9 @@ impl Consumer {
                 self.progress
                     .settled
                     .store(position.settled(), Ordering::Release);
+                self.progress
+                    .last_read_ms
+                    .store(self.clock.now_ms(), Ordering::Release);
                 self.progress.reads.fetch_add(1, Ordering::AcqRel);
                 return Ok(());
             }
