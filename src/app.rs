@@ -133,7 +133,7 @@ impl App {
             clock: clock.clone(),
             // Ten missed polls (at least a second): the consumer cannot read the outbox.
             invalidation_limit_ms: (settings.invalidation.poll_ms * 10).max(1_000),
-            queries: ParsedQueries::new(settings.limits(), 1024 * 1024),
+            limits: settings.limits(),
         });
         Ok(App {
             api_listener,

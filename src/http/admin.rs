@@ -19,10 +19,10 @@ use http::{Method, Request, Response, StatusCode};
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 
-use super::parsed_queries::ParsedQueries;
 use super::response::{detail, json, with_body, Body};
 use crate::cache::clock::SharedClock;
 use crate::gallery::key::CacheKey;
+use crate::gallery::params::{parse, Limits};
 use crate::gallery::query::Kind;
 use crate::gallery::tag_id::resolve_tag;
 use crate::invalidation::consumer::Progress;
@@ -38,8 +38,8 @@ pub struct Admin {
     pub events_pool: PgPool,
     pub memory: MemoryTier,
     pub purge_token: Option<String>,
-    /// Parses `/purge/query` exactly as the gallery route parses its query.
-    pub queries: ParsedQueries,
+    /// The gallery route's limits: `/purge/query` parses its query exactly as the route does.
+    pub limits: Limits,
     pub invalidation: Arc<Progress>,
     pub clock: SharedClock,
     /// Longest time without a complete outbox read before `/readyz` says not ready.
@@ -122,10 +122,10 @@ impl Admin {
     async fn purge(&self, target: &str, query: &str) -> Response<Body> {
         let names: Vec<String> = match target {
             "all" => vec![deps::ALL.to_string()],
-            "query" => match self.queries.parse(query).await {
+            "query" => match parse(query, &self.limits) {
                 Ok(parsed) => {
-                    let mut names = vec![deps::key(&parsed.key)];
-                    if let Some(count) = CacheKey::count(&parsed.query) {
+                    let mut names = vec![deps::key(&CacheKey::page(&parsed))];
+                    if let Some(count) = CacheKey::count(&parsed) {
                         names.push(deps::key(&count));
                     }
                     names

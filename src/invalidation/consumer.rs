@@ -13,7 +13,7 @@
 //! than the retention) invalidates everything.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,10 +56,6 @@ pub struct Consumer {
 /// How far the consumer has come (tests wait on it).
 #[derive(Default)]
 pub struct Progress {
-    /// Every outbox id at or below this has been applied here (also the
-    /// `gallery_proxy_invalidation_position` gauge). A long write transaction anywhere in the
-    /// cluster holds it back (snapshot horizons are cluster-wide); applying never waits for it.
-    pub settled: AtomicI64,
     /// Complete reads of the outbox, each counted after its events were applied. Two more
     /// than at some moment means a read that began after it has been applied.
     pub reads: AtomicU64,
@@ -132,7 +128,6 @@ impl Consumer {
             Some(p) => match outbox::pruned_through(&self.pool).await {
                 Ok(pruned) if pruned > p.settled() => {
                     tracing::warn!(pruned, settled = p.settled(), "events were pruned unread");
-                    unsent.insert(deps::ALL.to_string());
                     self.apply(&[deps::ALL.to_string()], unsent).await;
                 }
                 Ok(_) => {}
@@ -190,11 +185,10 @@ impl Consumer {
             }
             if complete {
                 metrics::gauge!("gallery_proxy_invalidation_backlog_events").set(0.0);
+                // Every id at or below it is applied. A long write transaction anywhere in the
+                // cluster holds it back (snapshot horizons are cluster-wide); applying never waits.
                 metrics::gauge!("gallery_proxy_invalidation_position")
                     .set(position.settled() as f64);
-                self.progress
-                    .settled
-                    .store(position.settled(), Ordering::Release);
                 self.progress
                     .last_read_ms
                     .store(self.clock.now_ms(), Ordering::Release);

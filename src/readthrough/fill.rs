@@ -27,15 +27,6 @@ pub(super) struct Filled {
 
 pub(super) type FillResult = Result<Filled, ApiError>;
 
-/// When a count was read, until when it is fresh, and what invalidates it.
-#[derive(Clone)]
-struct CountAge {
-    filled_at_ms: u64,
-    fresh_until_ms: u64,
-    deps: Arc<deps::Deps>,
-    fences: Fences,
-}
-
 /// The invalidation fences of a fill, read before its data.
 #[derive(Clone, Copy, Debug)]
 struct Fences {
@@ -44,6 +35,13 @@ struct Fences {
 }
 
 impl Fences {
+    fn of(entry: &Entry) -> Fences {
+        Fences {
+            local: entry.local_fence,
+            redis: entry.redis_fence,
+        }
+    }
+
     /// The older of two: data read under both is as old as the older.
     fn min(self, other: Fences) -> Fences {
         Fences {
@@ -148,7 +146,7 @@ impl ReadThrough {
                 None => Ok((0, None)),
             }
         };
-        let (body, count_age, shown) = self.service.answer_with(query, count).await?;
+        let (body, count_entry, shown) = self.service.answer_with(query, count).await?;
         if let Some(pause) = &self.fill_pause {
             pause.pass().await;
         }
@@ -156,11 +154,11 @@ impl ReadThrough {
         let mut fresh_until = read_at + self.policy.draw_ttl_ms();
         let mut page_deps = deps::of_page(query, key, &shown);
         let mut fences = fences;
-        if let Some(age) = count_age.flatten() {
-            filled_at = filled_at.min(age.filled_at_ms);
-            fresh_until = fresh_until.min(age.fresh_until_ms);
-            page_deps = page_deps.union(&age.deps);
-            fences = fences.min(age.fences);
+        if let Some(count) = count_entry.flatten() {
+            filled_at = filled_at.min(count.filled_at_ms);
+            fresh_until = fresh_until.min(count.fresh_until_ms());
+            page_deps = page_deps.union(&count.deps);
+            fences = fences.min(Fences::of(&count));
         }
         let entry = Arc::new(Entry::fenced(
             Bytes::from(body),
@@ -195,29 +193,17 @@ impl ReadThrough {
         })
     }
 
-    /// `total_count` from L1, L2 or PostgreSQL, with when it was read and what invalidates it.
+    /// `total_count` from L1, L2 or PostgreSQL, with its entry (when it was read, until when
+    /// it is fresh, what invalidates it).
     async fn count(
         &self,
         key: &CacheKey,
         query: &GalleryQuery,
-    ) -> Result<(u64, Option<CountAge>), DbError> {
+    ) -> Result<(u64, Option<Arc<Entry>>), DbError> {
         let now = self.clock.now_ms();
-        let usable = |entry: &Entry| {
+        let usable = |entry: &Arc<Entry>| {
             let total = std::str::from_utf8(&entry.body).ok()?.parse::<u64>().ok()?;
-            (self.policy.state(entry, now) == State::Fresh).then(|| {
-                (
-                    total,
-                    Some(CountAge {
-                        filled_at_ms: entry.filled_at_ms,
-                        fresh_until_ms: entry.fresh_until_ms(),
-                        deps: entry.deps.clone(),
-                        fences: Fences {
-                            local: entry.local_fence,
-                            redis: entry.redis_fence,
-                        },
-                    }),
-                )
-            })
+            (self.policy.state(entry, now) == State::Fresh).then(|| (total, Some(entry.clone())))
         };
         if let Some(entry) = self.memory.count(key.digest()).await {
             if !self.is_current(&entry) {
@@ -228,15 +214,12 @@ impl ReadThrough {
             }
         }
         if let Some(redis) = self.redis_in_step() {
-            let local_fence = self.generations.fence();
-            match redis.get(Family::Count, key).await {
-                Some(Got::Current(mut entry)) => {
-                    entry.local_fence = local_fence;
+            match self.from_redis(redis, Family::Count, key).await {
+                Some(Got::Current(entry)) => {
+                    let entry = Arc::new(entry);
                     if let Some(found) = usable(&entry) {
                         lookup("redis_count", "hit");
-                        self.memory
-                            .store_count(*key.digest(), Arc::new(entry))
-                            .await;
+                        self.memory.store_count(*key.digest(), entry).await;
                         return Ok(found);
                     }
                 }
@@ -256,19 +239,13 @@ impl ReadThrough {
             fences.local,
             fences.redis,
         ));
-        let age = CountAge {
-            filled_at_ms: entry.filled_at_ms,
-            fresh_until_ms: entry.fresh_until_ms(),
-            deps: entry.deps.clone(),
-            fences,
-        };
         if self.is_current(&entry) {
             self.memory.store_count(*key.digest(), entry.clone()).await;
             if let Some(redis) = self.redis_in_step() {
-                let ttl = age.fresh_until_ms.saturating_sub(self.clock.now_ms());
+                let ttl = entry.fresh_until_ms().saturating_sub(self.clock.now_ms());
                 redis.put(Family::Count, key, &entry, ttl).await;
             }
         }
-        Ok((total, Some(age)))
+        Ok((total, Some(entry)))
     }
 }

@@ -265,11 +265,20 @@ impl ReadThrough {
         }
     }
 
+    /// `key`'s entry as Redis finds it, a current one carrying this process's fence read
+    /// *before* the read: an invalidation applied here while the read runs then still counts.
+    async fn from_redis(&self, redis: &RedisTier, family: Family, key: &CacheKey) -> Option<Got> {
+        let local_fence = self.generations.fence();
+        let mut got = redis.get(family, key).await?;
+        if let Got::Current(entry) = &mut got {
+            entry.local_fence = local_fence;
+        }
+        Some(got)
+    }
+
     async fn fresh_from_redis(&self, key: &CacheKey, now: u64) -> Option<Arc<Entry>> {
         let redis = self.redis_in_step()?;
-        // Before the read: an invalidation applied here while it runs then still counts.
-        let local_fence = self.generations.fence();
-        let mut entry = match redis.get(Family::Page, key).await {
+        let entry = match self.from_redis(redis, Family::Page, key).await {
             Some(Got::Current(entry)) => entry,
             Some(Got::Invalidated) => {
                 invalidated("redis");
@@ -280,7 +289,6 @@ impl ReadThrough {
                 return None;
             }
         };
-        entry.local_fence = local_fence;
         if self.policy.state(&entry, now) != State::Fresh {
             lookup("redis", "stale");
             return None;
