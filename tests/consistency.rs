@@ -128,8 +128,7 @@ async fn reads_after_the_lag_match_the_database() {
     let db = TestDb::seeded().await;
     let redis = TestRedis::new();
     let adjust = |s: &mut gallery_proxy::config::Settings| {
-        s.redis.url = Some(common::redis::redis_url());
-        s.redis.key_prefix = redis.prefix.clone();
+        redis.configure(s);
         // A second read soon after each wake-up: rounds wait for two.
         s.invalidation.poll_ms = 20;
     };

@@ -57,11 +57,7 @@ struct Pair {
 impl Pair {
     async fn new(db: &TestDb, redis: &TestRedis) -> Pair {
         Pair {
-            cached: TestServer::start_with(db, |s| {
-                s.redis.url = Some(common::redis::redis_url());
-                s.redis.key_prefix = redis.prefix.clone();
-            })
-            .await,
+            cached: TestServer::start_with(db, |s| redis.configure(s)).await,
             direct: TestServer::uncached(db).await,
         }
     }
@@ -245,10 +241,7 @@ async fn a_fill_that_read_before_a_write_is_never_served_after_it() {
         fill_pause: Some(pause.clone()),
         ..BuildOptions::default()
     };
-    let adjust = |s: &mut gallery_proxy::config::Settings| {
-        s.redis.url = Some(common::redis::redis_url());
-        s.redis.key_prefix = redis.prefix.clone();
-    };
+    let adjust = |s: &mut gallery_proxy::config::Settings| redis.configure(s);
     let server = Arc::new(TestServer::start_with_options(&db, options, adjust).await);
     let direct = TestServer::uncached(&db).await;
     let popular = tags_by_popularity(&db).await[0];
@@ -313,11 +306,7 @@ async fn a_fenced_entry_already_in_redis_is_not_served() {
     ))
     .await;
     pair.cached.caught_up().await;
-    let other = TestServer::start_with(&db, |s| {
-        s.redis.url = Some(common::redis::redis_url());
-        s.redis.key_prefix = redis.prefix.clone();
-    })
-    .await;
+    let other = TestServer::start_with(&db, |s| redis.configure(s)).await;
     other.caught_up().await;
     let reply = other.gallery(&query).await;
     assert_eq!(reply.text(), pair.direct.gallery(&query).await.text());
@@ -332,10 +321,7 @@ async fn a_fenced_entry_already_in_redis_is_not_served() {
 async fn two_proxies_sharing_redis_both_drop_the_old_answer() {
     let db = TestDb::seeded().await;
     let redis = TestRedis::new();
-    let adjust = |s: &mut gallery_proxy::config::Settings| {
-        s.redis.url = Some(common::redis::redis_url());
-        s.redis.key_prefix = redis.prefix.clone();
-    };
+    let adjust = |s: &mut gallery_proxy::config::Settings| redis.configure(s);
     let a = TestServer::start_with(&db, adjust).await;
     let b = TestServer::start_with(&db, adjust).await;
     let direct = TestServer::uncached(&db).await;
@@ -369,8 +355,7 @@ async fn purges_need_the_token_and_reach_the_entries() {
     let db = TestDb::seeded().await;
     let redis = TestRedis::new();
     let server = TestServer::start_with(&db, |s| {
-        s.redis.url = Some(common::redis::redis_url());
-        s.redis.key_prefix = redis.prefix.clone();
+        redis.configure(s);
         s.invalidation.purge_token = Some("s3cret".into());
     })
     .await;

@@ -56,11 +56,7 @@ impl TestServer {
 
     /// A server judging freshness by `clock`, with both tiers (Redis under `redis`'s prefix).
     pub async fn cached(db: &TestDb, redis: &TestRedis, clock: SharedClock) -> TestServer {
-        Self::start_with_clock(db, clock, |s| {
-            s.redis.url = Some(redis::redis_url());
-            s.redis.key_prefix = redis.prefix.clone();
-        })
-        .await
+        Self::start_with_clock(db, clock, |s| redis.configure(s)).await
     }
 
     pub async fn start_with_clock(
@@ -147,6 +143,22 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// Runs `cleanup` to completion on a thread and runtime of its own: `Drop` cannot await, and
+/// must work inside a test's runtime as well as outside one.
+pub fn run_detached<F>(cleanup: impl FnOnce() -> F + Send + 'static)
+where
+    F: Future<Output = ()>,
+{
+    let _ = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(cleanup());
+    })
+    .join();
 }
 
 /// Polls `condition` every 10 ms for at most 10 s; panics naming `what` if it never holds.

@@ -31,6 +31,12 @@ impl TestRedis {
         }
     }
 
+    /// Points a server's settings at the machine's Redis under this prefix.
+    pub fn configure(&self, settings: &mut gallery_proxy::config::Settings) {
+        settings.redis.url = Some(redis_url());
+        settings.redis.key_prefix = self.prefix.clone();
+    }
+
     pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
         redis::Client::open(redis_url())
             .unwrap()
@@ -55,25 +61,18 @@ impl TestRedis {
 impl Drop for TestRedis {
     fn drop(&mut self) {
         let prefix = self.prefix.clone();
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let Ok(client) = redis::Client::open(redis_url()) else {
-                    return;
-                };
-                let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
-                    return;
-                };
-                let keys: Vec<String> = conn.keys(format!("{prefix}*")).await.unwrap_or_default();
-                if !keys.is_empty() {
-                    let _: Result<(), _> = conn.del(keys).await;
-                }
-            });
-        })
-        .join();
+        super::run_detached(move || async move {
+            let Ok(client) = redis::Client::open(redis_url()) else {
+                return;
+            };
+            let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+                return;
+            };
+            let keys: Vec<String> = conn.keys(format!("{prefix}*")).await.unwrap_or_default();
+            if !keys.is_empty() {
+                let _: Result<(), _> = conn.del(keys).await;
+            }
+        });
     }
 }
 
